@@ -1,0 +1,3 @@
+from a2k_cli.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""`a2k info`: version, torch, the device that `auto` picks, and the available models."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from a2k_cli import __version__
+from a2k_cli.cli.app import app, console
+
+
+@app.command()
+def info(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Show versions, the compute device and the models a2k can use."""
+    import torch
+
+    from a2k_cli.device import pick_device
+    from a2k_cli.weights import available, read_metadata
+
+    device = pick_device("auto")
+    models = {}
+    for name, path in available().items():
+        meta = read_metadata(path)
+        models[name] = {"path": str(path), "preset": meta.get("preset", "?")}
+    report = {
+        "a2k": __version__,
+        "torch": torch.__version__,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "models": models,
+    }
+    if as_json:
+        console.print_json(json.dumps(report))
+        return
+    console.print(f"a2k {__version__} · torch {torch.__version__} · device [bold]{device}[/]")
+    table = Table("model", "preset", "file", title="Available models")
+    for name, m in models.items():
+        table.add_row(name, m["preset"], m["path"])
+    console.print(table)

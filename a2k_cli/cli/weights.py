@@ -1,0 +1,61 @@
+"""`a2k weights …`: list models and import the authors' checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from a2k_cli.cli.app import app, console, fail
+
+weights_app = typer.Typer(
+    help="List models and import the authors' checkpoints.", no_args_is_help=True
+)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("list")
+def list_models() -> None:
+    """Show bundled and user models with how they were made."""
+    from a2k_cli.weights import WeightsError, available, read_metadata
+
+    table = Table("name", "preset", "file")
+    for name, path in available().items():
+        try:
+            preset = read_metadata(path).get("preset", "?")
+        except WeightsError as exc:
+            preset = f"[red]unreadable[/] ({exc})"
+        table.add_row(name, preset, str(path))
+    console.print(table)
+
+
+@weights_app.command("import-official")
+def import_official(
+    vgg: Path = typer.Option(..., help="The authors' vgg_normalised.pth."),
+    checkpoints: Path = typer.Option(
+        ...,
+        help="Folder with latest_net_A2K.pth, latest_net_transform.pth, latest_net_decoder.pth.",
+    ),
+    out: Path = typer.Option(
+        None, "-o", "--out", help="Output file (default: user weights dir, a2k-paper)."
+    ),
+    overwrite: bool = typer.Option(False, help="Replace an existing output file."),
+) -> None:
+    """Convert the official StyA2K checkpoints into one a2k weights file (paper preset)."""
+    from a2k_cli.paths import user_weights_dir
+    from a2k_cli.weights import WeightsError
+    from a2k_cli.weights import import_official as convert
+
+    if out is None:
+        out = user_weights_dir() / "a2k-paper.safetensors"
+        out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not overwrite:
+        fail(f"{out} exists (use --overwrite to replace it)")
+    if not out.parent.is_dir():
+        fail(f"{out.parent}: output folder does not exist")
+    try:
+        convert(vgg, checkpoints, out)
+    except WeightsError as exc:
+        fail(str(exc))
+    console.print(f"wrote [bold]{out}[/] (preset paper); use it with --model {out}")

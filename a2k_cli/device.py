@@ -1,0 +1,50 @@
+"""Device and dtype choice for inference and training."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """`auto` means CUDA, then Apple MPS, then CPU; any torch device string is accepted."""
+    if name != "auto":
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("CUDA was requested but is not available")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """fp16 on CUDA (tensor cores), fp32 elsewhere (CPU half is slow and lossy)."""
+    return torch.float16 if device.type == "cuda" else torch.float32
+
+
+def physical_cores() -> int:
+    """Physical cores this process may use: SMT siblings only slow convolutions down."""
+    allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            package = core = None
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "physical id":
+                    package = value.strip()
+                elif key == "core id":
+                    core = value.strip()
+                    cores.add((package, core))
+    except OSError:
+        pass
+    return max(1, min(len(cores) or allowed or 1, allowed or 1))
+
+
+def configure_threads() -> None:
+    torch.set_num_threads(physical_cores())

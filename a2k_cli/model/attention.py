@@ -1,0 +1,161 @@
+"""All-to-key attention: distributed attention (DA) plus progressive attention (PA).
+
+The learned `A2K` module and the parameter-free version used by the training loss share
+one functional core, `a2k_attend`, so both are chunked over content blocks the same way:
+the attention's working memory is bounded by a byte budget, never by image size, and no
+Nc x Ns matrix is ever built.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+DEFAULT_BUDGET_BYTES = 256 * 2**20
+
+
+def mvn(x: Tensor, eps: float = 1e-5) -> Tensor:
+    """Per-sample, per-channel mean-variance normalisation over space (unbiased var)."""
+    flat = x.flatten(2)
+    mean = flat.mean(-1, keepdim=True)
+    std = (flat.var(-1, keepdim=True) + eps).sqrt()
+    return ((flat - mean) / std).view_as(x)
+
+
+def to_blocks(x: Tensor, block: int, heads: int) -> Tensor:
+    """(B, C, H, W) -> (B, heads, n, r, C/heads): p x p blocks in row-major order."""
+    b, c, h, w = x.shape
+    if h % block or w % block:
+        raise ValueError(f"feature size {h}x{w} is not a multiple of the block size {block}")
+    # (B, C, H/p, p, W/p, p) -> (B, heads, d, H/p, W/p, p, p) -> (B, heads, n, r, d)
+    x = x.view(b, heads, c // heads, h // block, block, w // block, block)
+    x = x.permute(0, 1, 3, 5, 4, 6, 2)
+    return x.reshape(b, heads, (h // block) * (w // block), block * block, c // heads)
+
+
+def from_blocks(x: Tensor, block: int, height: int, width: int) -> Tensor:
+    """Inverse of `to_blocks`: (B, heads, n, r, d) -> (B, heads * d, H, W)."""
+    b, heads, _, _, d = x.shape
+    x = x.view(b, heads, height // block, width // block, block, block, d)
+    x = x.permute(0, 1, 6, 2, 4, 3, 5)
+    return x.reshape(b, heads * d, height, width)
+
+
+class StyleKeys(NamedTuple):
+    """What the attention needs from a style, computed once and reused for every content."""
+
+    agg_keys: Tensor  # (B, h, ns, dk) DA aggregated keys
+    agg_values: Tensor  # (B, h, ns, dv) DA aggregated values
+    block_keys: Tensor  # (B, h, ns, r, dk) PA keys
+    block_values: Tensor  # (B, h, ns, r, dv) PA values
+
+
+def aggregate_style(
+    k: Tensor,
+    v: Tensor,
+    k2: Tensor,
+    v2: Tensor,
+    block: int,
+    heads: int,
+    sim_alpha: Tensor | float = 1.0,
+    sim_beta: Tensor | float = 0.0,
+) -> StyleKeys:
+    """DA step 1 (regional aggregation of each style block) and PA blocking of the style."""
+    kb, vb = to_blocks(k, block, heads), to_blocks(v, block, heads)
+    r = kb.shape[-2]
+    kc, vc = kb.mean(-2), vb.mean(-2)  # (B, h, ns, d)
+    s = torch.sigmoid(sim_beta + sim_alpha * torch.einsum("bhnrd,bhnd->bhnr", kb, kc))
+    agg_k = (torch.einsum("bhnr,bhnrd->bhnd", s, kb) + kc) / (r + 1)
+    agg_v = (torch.einsum("bhnr,bhnrd->bhnd", s, vb) + vc) / (r + 1)
+    return StyleKeys(agg_k, agg_v, to_blocks(k2, block, heads), to_blocks(v2, block, heads))
+
+
+def blocks_per_chunk(style: StyleKeys, budget_bytes: int) -> int:
+    """Content blocks per chunk so that DA's (chunk*r x ns) logits fit the budget."""
+    b, h, ns, r, _ = style.block_keys.shape
+    itemsize = style.block_keys.element_size()
+    # logits + softmax (+ a temporary of the same size) for DA dominate; PA is r times smaller
+    per_block = 3 * b * h * r * ns * itemsize
+    return max(1, budget_bytes // max(per_block, 1))
+
+
+def a2k_attend(
+    q: Tensor,
+    q2: Tensor,
+    style: StyleKeys,
+    block: int,
+    budget_bytes: int = DEFAULT_BUDGET_BYTES,
+) -> tuple[Tensor, Tensor]:
+    """DA step 2 and PA for content queries; returns the (DA, PA) outputs as (B, C, H, W).
+
+    Content blocks are processed in chunks; each chunk's result does not depend on the
+    others, so the output is identical to the unchunked computation.
+    """
+    heads = style.agg_keys.shape[1]
+    height, width = q.shape[-2:]
+    qb, q2b = to_blocks(q, block, heads), to_blocks(q2, block, heads)
+    nc = qb.shape[2]
+    step = blocks_per_chunk(style, budget_bytes)
+    k2_flat = style.block_keys.flatten(-2)  # (B, h, ns, r*dk)
+    da_out, pa_out = [], []
+    for start in range(0, nc, step):
+        qc, q2c = qb[:, :, start : start + step], q2b[:, :, start : start + step]
+        # DA: every content position over all aggregated style keys (no 1/sqrt(d) scaling)
+        logits = torch.einsum("bhnrd,bhzd->bhnrz", qc, style.agg_keys)
+        da_out.append(torch.einsum("bhnrz,bhzd->bhnrd", logits.softmax(-1), style.agg_values))
+        # PA step 1: block matching by summed position-wise similarity
+        match = torch.einsum("bhnk,bhzk->bhnz", q2c.flatten(-2), k2_flat).argmax(-1)
+        keys = gather_blocks(style.block_keys, match)
+        values = gather_blocks(style.block_values, match)
+        # PA step 2: local attention inside the matched style block
+        weights = torch.einsum("bhnrd,bhnjd->bhnrj", q2c, keys).softmax(-1)
+        pa_out.append(torch.einsum("bhnrj,bhnjd->bhnrd", weights, values))
+    da = from_blocks(torch.cat(da_out, 2), block, height, width)
+    pa = from_blocks(torch.cat(pa_out, 2), block, height, width)
+    return da, pa
+
+
+def gather_blocks(blocks: Tensor, index: Tensor) -> Tensor:
+    """blocks (B, h, ns, r, d) indexed by index (B, h, n) -> (B, h, n, r, d)."""
+    b, h, n = index.shape
+    idx = index.view(b, h, n, 1, 1).expand(-1, -1, -1, *blocks.shape[-2:])
+    return blocks.gather(2, idx)
+
+
+class A2K(nn.Module):
+    """The learned all-to-key attention module at one feature level (official key names)."""
+
+    def __init__(self, channels: int, block_size: int, heads: int = 8) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
+        self.block_size, self.heads = block_size, heads
+        self.budget_bytes = DEFAULT_BUDGET_BYTES
+        for name in ("q", "k", "v", "q2", "k2", "v2", "fusion1", "fusion2"):
+            setattr(self, name, nn.Conv2d(channels, channels, 1))
+        self.sim_alpha = nn.Parameter(torch.ones(1))
+        self.sim_beta = nn.Parameter(torch.zeros(1))
+
+    def prepare_style(self, style: Tensor) -> StyleKeys:
+        """Keys and values of a style, reusable across contents and video frames."""
+        norm = mvn(style)
+        return aggregate_style(
+            self.k(norm),
+            self.v(style),
+            self.k2(norm),
+            self.v2(style),
+            self.block_size,
+            self.heads,
+            self.sim_alpha,
+            self.sim_beta,
+        )
+
+    def attend(self, content: Tensor, style: StyleKeys) -> Tensor:
+        norm = mvn(content)
+        da, pa = a2k_attend(self.q(norm), self.q2(norm), style, self.block_size, self.budget_bytes)
+        return self.fusion1(da) + self.fusion2(pa) + content
+
+    def forward(self, content: Tensor, style: Tensor) -> Tensor:
+        return self.attend(content, self.prepare_style(style))

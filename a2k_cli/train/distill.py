@@ -1,0 +1,155 @@
+"""Encoder distillation: a lite encoder, randomly initialised, learns the teacher's taps.
+
+The loss is the metric we report: per-level relative error ‖student − teacher‖² / ‖teacher‖²,
+averaged over relu1_1..relu5_1, so no level dominates by its scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from a2k_cli.atomic import atomic_path
+from a2k_cli.model import PRESETS, Encoder
+from a2k_cli.train.data import CropStream, ImageList, scan_images, split
+
+
+@dataclass
+class DistillConfig:
+    teacher: str
+    data: tuple[str, ...]
+    out: str
+    steps: int = 3000
+    batch: int = 8
+    crop: int = 192
+    load: int = 320
+    lr: float = 1e-3
+    seed: int = 0
+    val_percent: int = 5
+    save_every: int = 250
+    workers: int = 1
+
+
+def load_teacher(path: str | Path) -> Encoder:
+    """The teacher's encoder convs; its 1x1 `*_aux` heads are not needed for the taps."""
+    state = {k: v for k, v in load_file(str(path)).items() if "_aux" not in k}
+    teacher = Encoder(PRESETS["lite"].widths)
+    teacher.load_state_dict(state)
+    return teacher.eval().requires_grad_(False)
+
+
+# conv0 is the fixed caffe preprocessing the VGG encoders expect (RGB->BGR, x255, minus the
+# ImageNet BGR mean). Starting the student there rather than at random saves thousands of
+# steps of Adam crawling toward weights of +-255; every other layer starts random.
+CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+@torch.no_grad()
+def init_student(student: Encoder) -> Encoder:
+    student.conv0.weight.copy_(torch.eye(3).flip(0).view(3, 3, 1, 1) * 255)
+    student.conv0.bias.copy_(-torch.tensor(CAFFE_BGR_MEAN))
+    student.conv11.weight.div_(255)  # its input is 255x the [0, 1] scale the default init assumes
+    return student
+
+
+def relative_errors(student: list[Tensor], teacher: list[Tensor]) -> Tensor:
+    """Per level: ‖s − t‖² / ‖t‖² over the whole batch."""
+    return torch.stack(
+        [(s - t).pow(2).sum() / t.pow(2).sum().clamp_min(1e-12) for s, t in zip(student, teacher)]
+    )
+
+
+@torch.no_grad()
+def validate(student: Encoder, teacher: Encoder, files: list[Path], size: int = 256) -> list[float]:
+    loader = DataLoader(ImageList(files, size), batch_size=8)
+    num, den = torch.zeros(5), torch.zeros(5)
+    for batch in loader:
+        s, t = student(batch), teacher(batch)
+        num += torch.stack([(a - b).pow(2).sum() for a, b in zip(s, t)])
+        den += torch.stack([b.pow(2).sum() for b in t])
+    return (num / den).tolist()
+
+
+def distill(cfg: DistillConfig) -> dict:
+    """Run (or resume) a distillation into `cfg.out`; returns the final summary."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    files: list[Path] = []
+    skipped = 0
+    for root in cfg.data:
+        found, bad = scan_images(root)
+        files += found
+        skipped += bad
+    train_files, val_files = (
+        split(files, cfg.val_percent, False),
+        split(files, cfg.val_percent, True),
+    )
+    teacher = load_teacher(cfg.teacher)
+    student = init_student(Encoder(PRESETS["lite"].widths))
+    optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
+    )
+    ckpt_path, step = out / "checkpoint.pt", 0
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        student.load_state_dict(ckpt["student"])
+        optim.load_state_dict(ckpt["optim"])
+        sched.load_state_dict(ckpt["sched"])
+        step = ckpt["step"]
+    stream = CropStream(train_files, cfg.load, cfg.crop, cfg.seed + step)
+    loader = iter(DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers))
+    log = (out / "log.jsonl").open("a")
+    tic = time.time()
+    while step < cfg.steps:
+        batch = next(loader).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            target = teacher(batch)
+        errors = relative_errors(student(batch), target)
+        loss = errors.mean()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        sched.step()
+        step += 1
+        if step % 10 == 0:
+            rate = 10 / (time.time() - tic)
+            tic = time.time()
+            record = {"step": step, "loss": loss.item(), "levels": errors.tolist(), "it_s": rate}
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            print(json.dumps(record), flush=True)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            state = {"student": student.state_dict(), "optim": optim.state_dict()}
+            state.update(sched=sched.state_dict(), step=step, config=asdict(cfg))
+            with atomic_path(ckpt_path) as tmp:
+                torch.save(state, tmp)
+    val = validate(student.eval(), teacher, val_files)
+    summary = {
+        "steps": step,
+        "train_images": len(train_files),
+        "val_images": len(val_files),
+        "skipped_files": skipped,
+        "val_relative_error": dict(
+            zip(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], val)
+        ),
+        "config": asdict(cfg),
+    }
+    meta = {"kind": "encoder", "preset": "lite", "distillation": json.dumps(summary)}
+    with atomic_path(out / "encoder.safetensors") as tmp:
+        save_file(
+            {k: v.contiguous() for k, v in student.state_dict().items()}, str(tmp), metadata=meta
+        )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

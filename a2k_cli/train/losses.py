@@ -1,0 +1,62 @@
+"""The paper's training losses on encoder features (relu1_1 ... relu5_1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from a2k_cli.model.attention import DEFAULT_BUDGET_BYTES, a2k_attend, aggregate_style, mvn
+
+LOSS_BLOCKS = (16, 8, 8, 4)  # parameter-free A2K block sizes at relu2_1 .. relu5_1
+LOSS_HEADS = 8
+
+
+def mean_std(x: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    flat = x.flatten(2)
+    return flat.mean(-1), (flat.var(-1) + eps).sqrt()
+
+
+def global_style_loss(out_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) -> Tensor:
+    """Sum over the given levels of MSE between channel means and between channel stds."""
+    total = out_feats[0].new_zeros(())
+    for o, s in zip(out_feats, style_feats):
+        (om, os), (sm, ss) = mean_std(o), mean_std(s)
+        total = total + F.mse_loss(om, sm) + F.mse_loss(os, ss)
+    return total
+
+
+def content_loss(out_feats: Sequence[Tensor], content_feats: Sequence[Tensor]) -> Tensor:
+    """MSE of mean-variance-normalised features (the paper uses relu4_1 and relu5_1)."""
+    return sum(F.mse_loss(mvn(o), mvn(c)) for o, c in zip(out_feats, content_feats))
+
+
+def attention_keys(feats: Sequence[Tensor], level: int) -> Tensor:
+    """K̂_l: normalised features of every level up to l, resized to level l's size."""
+    size = feats[level].shape[-2:]
+    parts = [mvn(F.interpolate(f, size=size, mode="nearest")) for f in feats[:level]]
+    return torch.cat(parts + [mvn(feats[level])], 1)
+
+
+@torch.no_grad()
+def attention_style_targets(
+    content_feats: Sequence[Tensor],
+    style_feats: Sequence[Tensor],
+    budget_bytes: int = DEFAULT_BUDGET_BYTES,
+) -> list[Tensor]:
+    """T_2..T_5: what a parameter-free A2K makes of the content at each level (no grad)."""
+    targets = []
+    for level, block in zip(range(1, 5), LOSS_BLOCKS):
+        q, k = attention_keys(content_feats, level), attention_keys(style_feats, level)
+        v = style_feats[level]
+        keys = aggregate_style(k, v, k, v, block, LOSS_HEADS)
+        da, pa = a2k_attend(q, q, keys, block, budget_bytes)
+        targets.append(da + pa + content_feats[level])
+    return targets
+
+
+def attention_style_loss(out_feats: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
+    """Σ_l MSE(φ_l(I_cs), T_l) for l = 2..5."""
+    return sum(F.mse_loss(o, t) for o, t in zip(out_feats[1:], targets))

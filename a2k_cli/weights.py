@@ -1,0 +1,184 @@
+"""The weights file format, the bundled/user registry, and the official-checkpoint import.
+
+One `.safetensors` file per model: every tensor of `A2KNet` under its module path, plus
+string metadata (format version, preset widths and block sizes, provenance). Loading
+rebuilds the network from the metadata and checks every key and shape before use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from a2k_cli.atomic import atomic_path
+from a2k_cli.model import PRESETS, A2KNet, Preset
+from a2k_cli.paths import bundled_weights_dir, user_weights_dir
+
+FORMAT_VERSION = "1"
+SUFFIX = ".safetensors"
+DEFAULT_MODEL = "a2k-lite"
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used; the message is one line naming the file."""
+
+
+def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
+    """Write `net` atomically; extra metadata values are stored as JSON strings."""
+    path = Path(path)
+    header = {
+        "format_version": FORMAT_VERSION,
+        "widths": json.dumps(list(net.preset.widths)),
+        "blocks": json.dumps(list(net.preset.blocks)),
+    }
+    header |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    return path
+
+
+def available() -> dict[str, Path]:
+    """Model names -> files: user models first, so a user file may shadow nothing bundled."""
+    found: dict[str, Path] = {}
+    for folder in (bundled_weights_dir(), user_weights_dir()):
+        if folder.is_dir():
+            for path in sorted(folder.glob(f"*{SUFFIX}")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def resolve(path_or_name: str | Path) -> Path:
+    """A file path as given, or a registered model name ('lite' is short for 'a2k-lite')."""
+    path = Path(path_or_name)
+    if path.suffix == SUFFIX or path.exists():
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such weights file")
+        return path
+    models = available()
+    name = str(path_or_name)
+    for candidate in (name, f"a2k-{name}"):
+        if candidate in models:
+            return models[candidate]
+    known = ", ".join(models) or "none"
+    raise WeightsError(f"{name}: unknown model (available: {known})")
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    path = resolve(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
+    """Build the network a weights file describes and load it, checking every tensor."""
+    path = resolve(path_or_name)
+    meta = read_metadata(path)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{path}: unsupported format version {meta.get('format_version')!r}")
+    try:
+        preset = Preset(tuple(json.loads(meta["widths"])), tuple(json.loads(meta["blocks"])))
+        net = A2KNet(preset)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path}: bad model description in metadata ({exc})") from None
+    with safe_open(str(path), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    check_state(net.state_dict(), state, path)
+    net.load_state_dict(state)
+    net.meta = meta
+    return net.eval()
+
+
+def check_state(
+    expected: Mapping[str, Tensor], found: Mapping[str, Tensor], source: Path | str
+) -> None:
+    """Raise a one-line WeightsError for the first missing, unexpected or misshapen tensor."""
+    for key, tensor in expected.items():
+        if key not in found:
+            raise WeightsError(f"{source}: missing tensor {key!r}")
+        if tuple(found[key].shape) != tuple(tensor.shape):
+            raise WeightsError(
+                f"{source}: tensor {key!r} has shape {tuple(found[key].shape)}, "
+                f"expected {tuple(tensor.shape)}"
+            )
+    for key in found:
+        if key not in expected:
+            raise WeightsError(f"{source}: unexpected tensor {key!r}")
+
+
+# Official `vgg_normalised.pth` nn.Sequential indices of the encoder convs we use.
+OFFICIAL_VGG_INDEX = {
+    "conv0": 0, "conv11": 2, "conv12": 5, "conv21": 9, "conv22": 12,
+    "conv31": 16, "conv32": 19, "conv33": 22, "conv34": 25,
+    "conv41": 29, "conv42": 32, "conv43": 35, "conv44": 38, "conv51": 42,
+}  # fmt: skip
+OFFICIAL_FILES = {
+    "a2k": "latest_net_A2K.pth",
+    "transform": "latest_net_transform.pth",
+    "decoder": "latest_net_decoder.pth",
+}
+
+
+def torch_load_state(path: Path) -> dict[str, Tensor]:
+    """The only place a user's pickle is read, and only with weights_only=True."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad pickles
+        raise WeightsError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, Mapping):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def official_state(vgg: Path, checkpoints: Path) -> dict[str, Tensor]:
+    """Our state-dict keys from the authors' VGG file and their three checkpoint files."""
+    vgg_state = torch_load_state(vgg)
+    state: dict[str, Tensor] = {}
+    for name, index in OFFICIAL_VGG_INDEX.items():
+        for kind in ("weight", "bias"):
+            key = f"{index}.{kind}"
+            if key not in vgg_state:
+                raise WeightsError(f"{vgg}: missing tensor {key!r} (not a vgg_normalised file?)")
+            state[f"encoder.{name}.{kind}"] = vgg_state[key]
+    for prefix, filename in OFFICIAL_FILES.items():
+        path = checkpoints / filename
+        if not path.is_file():
+            raise WeightsError(f"{path}: missing (expected the authors' {filename})")
+        state |= {f"{prefix}.{k}": v for k, v in torch_load_state(path).items()}
+    return state
+
+
+def import_official(vgg: str | Path, checkpoints: str | Path, out: str | Path) -> Path:
+    """Convert the authors' paper-preset files into one weights file of ours."""
+    vgg, checkpoints = Path(vgg), Path(checkpoints)
+    net = A2KNet.from_preset("paper")
+    state = official_state(vgg, checkpoints)
+    check_state(net.state_dict(), state, checkpoints)
+    net.load_state_dict(state)
+    provenance = {
+        "source": "official StyA2K checkpoints",
+        "vgg": vgg.name,
+        "checkpoints": str(checkpoints),
+    }
+    return save(net, out, preset="paper", provenance=provenance)
+
+
+__all__ = [
+    "PRESETS",
+    "WeightsError",
+    "available",
+    "import_official",
+    "load",
+    "read_metadata",
+    "save",
+]

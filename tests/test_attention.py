@@ -1,0 +1,145 @@
+"""The A2K module: the authors' numbers, any sizes, batches, chunking and memory."""
+
+from __future__ import annotations
+
+import torch
+
+from a2k_cli.model import A2K
+from a2k_cli.model.attention import a2k_attend, aggregate_style, from_blocks, to_blocks
+from tests.conftest import ROOT, shared_path
+
+
+def reference_vectors() -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(shared_path("fixtures", "a2k_reference_vectors.safetensors")))
+
+
+def test_official_relu3_checkpoint_reproduces_reference_output():
+    ref = reference_vectors()
+    state = torch.load(shared_path("fixtures", "official_latest_net_A2K.pth"), weights_only=True)
+    module = A2K(256, 8)
+    module.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        out = module(ref["a2k3.content"], ref["a2k3.style"])
+    torch.testing.assert_close(out, ref["a2k3.output"], atol=1e-4, rtol=0)
+
+
+def test_block4_module_reproduces_reference_output():
+    ref = reference_vectors()
+    module = A2K(64, 4)
+    prefix = "a2k5.param."
+    module.load_state_dict({k[len(prefix) :]: v for k, v in ref.items() if k.startswith(prefix)})
+    with torch.no_grad():
+        out = module(ref["a2k5.content"], ref["a2k5.style"])
+    torch.testing.assert_close(out, ref["a2k5.output"], atol=1e-4, rtol=0)
+
+
+def test_blocks_round_trip_and_match_unfold_order():
+    x = torch.randn(2, 16, 8, 12)
+    blocks = to_blocks(x, 4, 8)
+    assert blocks.shape == (2, 8, 6, 16, 2)
+    torch.testing.assert_close(from_blocks(blocks, 4, 8, 12), x)
+    unfolded = torch.nn.functional.unfold(x, 4, stride=4).view(2, 8, 2, 16, 6)
+    torch.testing.assert_close(blocks, unfolded.permute(0, 1, 4, 3, 2))
+
+
+def random_module(channels=32, block=4) -> A2K:
+    torch.manual_seed(1)
+    module = A2K(channels, block)
+    for p in module.parameters():
+        torch.nn.init.normal_(p, 0, 0.2)
+    return module.eval()
+
+
+@torch.no_grad()
+def test_content_and_style_of_different_sizes_and_aspects():
+    module = random_module()
+    content, style = torch.randn(1, 32, 12, 20), torch.randn(1, 32, 28, 8)
+    out = module(content, style)
+    assert out.shape == content.shape and torch.isfinite(out).all()
+    # the style's spatial arrangement is irrelevant to DA; a different style changes the output
+    assert not torch.allclose(out, module(content, torch.randn(1, 32, 28, 8)))
+
+
+@torch.no_grad()
+def test_batch_equals_items_one_by_one():
+    module = random_module()
+    content, style = torch.randn(3, 32, 16, 12), torch.randn(3, 32, 8, 16)
+    batched = module(content, style)
+    single = torch.cat([module(content[i : i + 1], style[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_chunking_gives_identical_results():
+    module = random_module()
+    content, style = torch.randn(2, 32, 32, 24), torch.randn(2, 32, 16, 16)
+    whole = module(content, style)
+    module.budget_bytes = 1  # one content block per chunk
+    torch.testing.assert_close(module(content, style), whole, atol=1e-6, rtol=1e-6)
+
+
+def all_to_all_reference(q, k, v, q2, k2, v2, block, heads):
+    """A direct, loop-free but unchunked formulation of the spec, for cross-checking."""
+    style = aggregate_style(k, v, k2, v2, block, heads)
+    qb, q2b = to_blocks(q, block, heads), to_blocks(q2, block, heads)
+    da = torch.softmax(
+        qb @ style.agg_keys.unsqueeze(2).transpose(-1, -2), -1
+    ) @ style.agg_values.unsqueeze(2)
+    scores = q2b.flatten(-2) @ style.block_keys.flatten(-2).transpose(-1, -2)
+    best = scores.argmax(-1)
+    out = []
+    for x in range(qb.shape[2]):
+        keys = style.block_keys[0, torch.arange(heads), best[0, :, x]]
+        vals = style.block_values[0, torch.arange(heads), best[0, :, x]]
+        out.append(torch.softmax(q2b[0, :, x] @ keys.transpose(-1, -2), -1) @ vals)
+    pa = torch.stack(out, 1).unsqueeze(0)
+    h, w = q.shape[-2:]
+    return from_blocks(da, block, h, w), from_blocks(pa, block, h, w)
+
+
+def test_attend_matches_direct_formulation():
+    torch.manual_seed(0)
+    tensors = [torch.randn(1, 16, 8, 12) for _ in range(2)] + [
+        torch.randn(1, 16, 12, 8) for _ in range(4)
+    ]
+    q, q2, k, v, k2, v2 = tensors
+    da, pa = a2k_attend(q, q2, aggregate_style(k, v, k2, v2, 4, 8), 4, budget_bytes=1)
+    ref_da, ref_pa = all_to_all_reference(q, k, v, q2, k2, v2, 4, 8)
+    torch.testing.assert_close(da, ref_da, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(pa, ref_pa, atol=1e-5, rtol=1e-5)
+
+
+PEAK_SCRIPT = """
+import resource, torch
+from a2k_cli.model import A2K
+torch.set_num_threads(1)
+module = A2K(64, 8).eval()
+module.budget_bytes = 64 * 2**20
+content, style = torch.randn(1, 64, 256, 256), torch.randn(1, 64, 128, 128)
+with torch.no_grad():
+    module(content[:, :, :64, :64], style)  # warm up the allocator and kernels
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = module(content, style)
+print(out.shape[-1], (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
+"""
+
+
+def test_large_content_peak_memory_far_below_all_to_all():
+    """A 1024 px content x 512 px style at relu3_1 (256² x 128² positions), in a fresh process.
+
+    One fp32 Nc x Ns matrix per head would take 65536 * 16384 * 4 B * 8 heads = 32 GiB; the
+    module's whole extra peak (convs, blocks, chunked attention) must stay under 1 GiB.
+    """
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    width, peak = map(int, result.stdout.split())
+    assert width == 256
+    all_to_all = 256**2 * 128**2 * 4 * 8
+    assert peak < 2**30, f"peak {peak / 2**20:.0f} MiB"
+    assert peak < all_to_all / 32

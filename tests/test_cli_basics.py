@@ -1,0 +1,57 @@
+"""The CLI shell: help without torch, version, info, weights import errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from a2k_cli.cli import app
+
+runner = CliRunner()
+
+
+def test_help_and_version_do_not_import_torch():
+    code = (
+        "import sys; sys.argv = ['a2k', '--help']\n"
+        "from a2k_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "info" in result.stdout
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "a2k 0.1.0" in result.stdout
+
+
+def test_info_json_lists_device_and_models():
+    result = runner.invoke(app, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["device"] in {"cpu", "cuda", "mps"} and "torch" in report
+
+
+def test_import_official_missing_input_is_one_line_error(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "weights",
+            "import-official",
+            "--vgg",
+            str(tmp_path / "nope.pth"),
+            "--checkpoints",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "o.safetensors"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.safetensors").exists()

@@ -1,0 +1,80 @@
+"""A2KNet presets, shapes, the style cache path, and the training-loss targets."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from a2k_cli.model import A2KNet
+from a2k_cli.train.losses import attention_style_targets, global_style_loss
+from tests.conftest import shared_path
+
+
+@pytest.mark.parametrize(
+    "preset, widths", [("lite", (16, 32, 64, 128, 128)), ("paper", (64, 128, 256, 512, 512))]
+)
+def test_presets_have_spec_widths(preset, widths):
+    net = A2KNet.from_preset(preset)
+    assert net.encoder.widths == widths
+    assert net.transform.merge_conv.weight.shape == (widths[3], widths[3], 3, 3)
+    assert net.decoder.decoder_layer_2[1].weight.shape == (widths[2], 2 * widths[2], 3, 3)
+    assert not any(p.requires_grad for p in net.encoder.parameters())
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown preset"):
+        A2KNet.from_preset("huge")
+
+
+@torch.no_grad()
+def test_lite_net_maps_images_to_images_of_any_multiple_of_64():
+    torch.manual_seed(0)
+    net = A2KNet.from_preset("lite").eval()
+    content, style = torch.rand(2, 3, 128, 192), torch.rand(2, 3, 64, 256)
+    out = net(content, style)
+    assert out.shape == content.shape and torch.isfinite(out).all()
+    # the cached-style path is the same computation as forward()
+    state = net.prepare_style(net.encode(style))
+    again = net.decode(*net.stylize_features(net.encode(content), [(state, 1.0)]))
+    torch.testing.assert_close(again, out)
+
+
+@torch.no_grad()
+def test_alpha_zero_keeps_content_features_and_weights_blend_styles():
+    torch.manual_seed(0)
+    net = A2KNet.from_preset("lite").eval()
+    content, s1, s2 = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+    feats = net.encode(content)
+    a, b = (net.prepare_style(net.encode(s)) for s in (s1, s2))
+    f3, _ = net.stylize_features(feats, [(a, 1.0)], alpha=0.0)
+    torch.testing.assert_close(f3, feats[2])
+    only_a = net.stylize_features(feats, [(a, 3.0), (b, 0.0)])
+    torch.testing.assert_close(only_a[0], net.stylize_features(feats, [(a, 1.0)])[0])
+    half = net.stylize_features(feats, [(a, 1.0), (b, 1.0)])[0]
+    mean = (
+        net.stylize_features(feats, [(a, 1.0)])[0] + net.stylize_features(feats, [(b, 1.0)])[0]
+    ) / 2
+    torch.testing.assert_close(half, mean)
+
+
+def test_attention_style_targets_reproduce_reference():
+    from safetensors.torch import load_file
+
+    ref = load_file(str(shared_path("fixtures", "a2k_reference_vectors.safetensors")))
+    content = [ref[f"loss.content_feat{i}"] for i in range(1, 6)]
+    style = [ref[f"loss.style_feat{i}"] for i in range(1, 6)]
+    targets = attention_style_targets(content, style)
+    for level, target in zip(range(2, 6), targets):
+        torch.testing.assert_close(target, ref[f"loss.target{level}"], atol=1e-4, rtol=0)
+    chunked = attention_style_targets(content, style, budget_bytes=1)
+    for a, b in zip(chunked, targets):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_global_style_loss_is_zero_for_identical_statistics_and_positive_otherwise():
+    feats = [torch.rand(2, 4, 8, 8)]
+    assert global_style_loss(feats, feats).item() == 0.0
+    # a spatial permutation keeps means and stds: still zero
+    shuffled = [feats[0].flatten(2)[..., torch.randperm(64)].view(2, 4, 8, 8)]
+    assert global_style_loss(shuffled, feats).item() == pytest.approx(0.0, abs=1e-10)
+    assert global_style_loss([feats[0] * 2], feats).item() > 0.01

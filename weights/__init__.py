@@ -1,0 +1,1 @@
+"""Bundled weights (mapped from the repository's weights/ folder into the wheel)."""
