@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from a2k_cli.atomic import atomic_path
-from a2k_cli.model import PRESETS, A2KNet, Preset
+from a2k_cli.model import A2KNet, Preset
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
 
 FORMAT_VERSION = "1"
@@ -116,6 +116,34 @@ def check_state(
             raise WeightsError(f"{source}: unexpected tensor {key!r}")
 
 
+def load_encoder_state(path: str | Path) -> dict[str, Tensor]:
+    """Encoder tensors (conv0 … conv51) from a full model file, a model name, or a plain
+    encoder file such as the distillation output or the teacher (its `*_aux` heads dropped)."""
+    path = resolve(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    if any(k.startswith("encoder.") for k in state):
+        return {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+    return {k: v for k, v in state.items() if "_aux" not in k}
+
+
+def vgg_encoder_state(vgg: str | Path) -> dict[str, Tensor]:
+    """Encoder tensors from the authors' `vgg_normalised.pth` (paper widths)."""
+    vgg = Path(vgg)
+    vgg_state = torch_load_state(vgg)
+    state: dict[str, Tensor] = {}
+    for name, index in OFFICIAL_VGG_INDEX.items():
+        for kind in ("weight", "bias"):
+            key = f"{index}.{kind}"
+            if key not in vgg_state:
+                raise WeightsError(f"{vgg}: missing tensor {key!r} (not a vgg_normalised file?)")
+            state[f"{name}.{kind}"] = vgg_state[key]
+    return state
+
+
 # Official `vgg_normalised.pth` nn.Sequential indices of the encoder convs we use.
 OFFICIAL_VGG_INDEX = {
     "conv0": 0, "conv11": 2, "conv12": 5, "conv21": 9, "conv22": 12,
@@ -142,14 +170,7 @@ def torch_load_state(path: Path) -> dict[str, Tensor]:
 
 def official_state(vgg: Path, checkpoints: Path) -> dict[str, Tensor]:
     """Our state-dict keys from the authors' VGG file and their three checkpoint files."""
-    vgg_state = torch_load_state(vgg)
-    state: dict[str, Tensor] = {}
-    for name, index in OFFICIAL_VGG_INDEX.items():
-        for kind in ("weight", "bias"):
-            key = f"{index}.{kind}"
-            if key not in vgg_state:
-                raise WeightsError(f"{vgg}: missing tensor {key!r} (not a vgg_normalised file?)")
-            state[f"encoder.{name}.{kind}"] = vgg_state[key]
+    state = {f"encoder.{k}": v for k, v in vgg_encoder_state(vgg).items()}
     for prefix, filename in OFFICIAL_FILES.items():
         path = checkpoints / filename
         if not path.is_file():
@@ -174,11 +195,12 @@ def import_official(vgg: str | Path, checkpoints: str | Path, out: str | Path) -
 
 
 __all__ = [
-    "PRESETS",
     "WeightsError",
     "available",
     "import_official",
     "load",
+    "load_encoder_state",
     "read_metadata",
     "save",
+    "vgg_encoder_state",
 ]
