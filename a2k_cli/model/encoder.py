@@ -36,17 +36,24 @@ class Encoder(nn.Module):
                 setattr(self, f"conv{stage}{i}", conv3x3(cin, width))
                 cin = width
 
+    def segment(self, index: int, x: Tensor) -> Tensor:
+        """From tap `index - 1` (or conv0's output) to tap `index` (relu{index+1}_1).
+
+        Segment k runs the rest of stage k (its convs after the first), the pool, then the
+        first conv of stage k+1; distillation trains segments on the teacher's own taps.
+        """
+        if index:
+            stage, n = STAGES[index - 1]
+            for i in range(2, n + 1):
+                x = F.relu(pad_conv(getattr(self, f"conv{stage}{i}"), x))
+            x = F.max_pool2d(x, 2, ceil_mode=True)
+        return F.relu(pad_conv(getattr(self, f"conv{STAGES[index][0]}1"), x))
+
     def forward(self, x: Tensor, last: int = 5) -> list[Tensor]:
         """Features up to relu{last}_1 (earlier taps stop the pass early)."""
         x = self.conv0(x)
         feats = []
-        for index, (stage, n) in enumerate(STAGES[:last]):
-            if index:
-                x = F.max_pool2d(x, 2, ceil_mode=True)
-            for i in range(1, n + 1):
-                x = F.relu(pad_conv(getattr(self, f"conv{stage}{i}"), x))
-                if i == 1:
-                    feats.append(x)
-                if index == last - 1:
-                    break
+        for index in range(last):
+            x = self.segment(index, x)
+            feats.append(x)
         return feats

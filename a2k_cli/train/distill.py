@@ -117,7 +117,10 @@ def distill(cfg: DistillConfig) -> dict:
         with torch.no_grad():
             target = teacher(batch)
         errors = relative_errors(student(batch), target)
-        loss = errors.mean()
+        # Each segment also learns from the teacher's own previous tap, so deep segments get a
+        # clean signal before the earlier ones have converged.
+        forced = [student.segment(k, target[k - 1]) for k in range(1, 5)]
+        loss = errors.mean() + relative_errors(forced, target[1:]).mean()
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()

@@ -1,0 +1,150 @@
+"""`a2k train` and `a2k distill`: long jobs with a live progress bar and clean Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from a2k_cli.cli.app import app, console, fail
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.2f} it/s"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+    )
+
+
+def format_losses(record: dict[str, float]) -> str:
+    keys = ("loss", "global", "attn", "content")
+    return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(None, help="Folder of content photos (searched recursively)."),
+    styles: Path = typer.Option(None, help="Folder of style artworks (searched recursively)."),
+    out: Path = typer.Option(Path("runs/a2k"), "--out", "-o", help="Run directory."),
+    resume: Path = typer.Option(None, help="Continue the run in this directory exactly."),
+    preset: str = typer.Option(
+        "lite", help="lite (¼ width, CPU friendly) or paper (VGG-19 widths)."
+    ),
+    encoder: str = typer.Option(
+        None, help="lite: encoder source (model name or file) [default: a2k-lite]."
+    ),
+    vgg: Path = typer.Option(None, help="paper: the authors' vgg_normalised.pth."),
+    init: str = typer.Option(None, help="Start from these weights (model name or file)."),
+    steps: int = typer.Option(20000, min=1, help="Total optimisation steps."),
+    batch: int = typer.Option(8, min=1, help="Images per step (per process)."),
+    lr: float = typer.Option(
+        2e-4, help="Adam learning rate (constant for 40 %, then x0.3 per 20 %)."
+    ),
+    crop: int = typer.Option(256, min=64, help="Training crop side (multiple of 64)."),
+    load_size: int = typer.Option(512, "--load-size", help="Shorter side before cropping."),
+    lambda_global: float = typer.Option(10.0, help="Weight of the global (mean/std) style loss."),
+    lambda_attn: float = typer.Option(1.25, help="Weight of the attention-weighted style loss."),
+    lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
+    seed: int = typer.Option(0, help="Random seed (data order, crops, init)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps."),
+    workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
+    save_every: int = typer.Option(500, min=1, help="Checkpoint interval (steps)."),
+    preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
+) -> None:
+    """Train A2K modules and decoder on two image folders (torchrun for several GPUs)."""
+    import json
+
+    from a2k_cli.train.trainer import TrainConfig, Trainer
+
+    if resume:
+        config_file = resume / "config.json"
+        if not (resume / "checkpoint.pt").is_file() or not config_file.is_file():
+            fail(f"{resume}: no checkpoint.pt/config.json to resume from")
+        cfg = TrainConfig(**json.loads(config_file.read_text()))
+        cfg.out = str(resume)
+    else:
+        if data is None or styles is None:
+            fail("give --data and --styles (or --resume RUN_DIR)")
+        for folder in (data, styles):
+            if not folder.is_dir():
+                fail(f"{folder}: not a folder")
+        if crop % 64:
+            fail(f"--crop must be a multiple of 64, got {crop}")
+        if (out / "checkpoint.pt").exists():
+            fail(f"{out} already holds a run; use --resume {out} or another --out")
+        cfg = TrainConfig(
+            data=str(data), styles=str(styles), out=str(out), preset=preset, encoder=encoder,
+            vgg=str(vgg) if vgg else None, init=init, steps=steps, batch=batch, lr=lr, crop=crop,
+            load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
+            lambda_content=lambda_content, seed=seed, device=device, workers=workers,
+            save_every=save_every, preview_every=preview_every,
+        )  # fmt: skip
+    try:
+        trainer = Trainer(cfg, resume=resume is not None)
+    except (ValueError, OSError) as exc:
+        fail(str(exc).splitlines()[0])
+    try:
+        summary = run_with_progress(trainer)
+    finally:
+        trainer.close()
+    if trainer.ddp.main:
+        if summary["interrupted"]:
+            console.print(f"interrupted at step {summary['steps']}; resume with --resume {cfg.out}")
+            raise typer.Exit(130)
+        ranks = f", {summary['ranks']} processes in sync" if summary["ranks"] > 1 else ""
+        console.print(
+            f"done: {summary['steps']} steps{ranks}; model written to [bold]{summary['model']}[/]"
+        )
+
+
+def run_with_progress(trainer) -> dict:
+    if not trainer.ddp.main:
+        return trainer.run()
+    with progress_bar() as bar:
+        task = bar.add_task(
+            "train", total=trainer.cfg.steps, completed=trainer.step, rate=0.0, losses=""
+        )
+
+        def on_step(step: int, record: dict[str, float]) -> None:
+            bar.update(task, completed=step, rate=record["it_s"], losses=format_losses(record))
+
+        return trainer.run(on_step)
+
+
+@app.command()
+def distill(
+    teacher: Path = typer.Option(..., help="Teacher encoder (safetensors, lite widths)."),
+    data: list[Path] = typer.Option(..., help="Image folder(s) to crop from; repeat the option."),
+    out: Path = typer.Option(
+        Path("runs/distill-lite"),
+        "--out",
+        "-o",
+        help="Run directory (resumes if it holds a checkpoint).",
+    ),
+    steps: int = typer.Option(3000, min=1),
+    batch: int = typer.Option(8, min=1),
+    crop: int = typer.Option(128, min=32),
+    load_size: int = typer.Option(256, "--load-size"),
+    lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+) -> None:
+    """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors)."""
+    import json
+
+    from a2k_cli.train.distill import DistillConfig
+    from a2k_cli.train.distill import distill as run
+
+    if not teacher.is_file():
+        fail(f"{teacher}: no such file")
+    cfg = DistillConfig(
+        teacher=str(teacher), data=tuple(map(str, data)), out=str(out), steps=steps, batch=batch,
+        crop=crop, load=load_size, lr=lr, seed=seed,
+    )  # fmt: skip
+    summary = run(cfg)
+    console.print_json(json.dumps(summary["val_relative_error"]))

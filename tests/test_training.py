@@ -1,0 +1,156 @@
+"""Training end to end on tiny folders: data rules, steps, exact resume, 2-process gloo DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from a2k_cli.train.data import is_validation, scan_images
+from a2k_cli.train.trainer import TrainConfig, Trainer, lr_factor
+from a2k_cli.weights import load
+from tests.conftest import ROOT
+
+
+def write_images(folder, count, size=(80, 72), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(count):
+        pixels = (torch.rand(size[1], size[0], 3, generator=gen) * 255).byte().numpy()
+        Image.fromarray(pixels).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_data")
+    contents = write_images(root / "contents", 12, seed=1)
+    styles = write_images(root / "styles" / "nested", 6, seed=2).parent
+    return contents, styles
+
+
+def test_scan_skips_and_counts_unreadable_tiny_and_foreign_files(tmp_path):
+    write_images(tmp_path / "deep" / "er", 3)
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(tmp_path / "tiny.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    files, skipped = scan_images(tmp_path)
+    assert [f.name for f in files] == ["img000.png", "img001.png", "img002.png"]
+    assert skipped == 3  # broken, empty, tiny; .txt is not an image extension
+
+
+def test_validation_split_is_stable_and_about_the_requested_share(tmp_path):
+    from pathlib import Path
+
+    names = [Path(f"{i:06d}.jpg") for i in range(2000)]
+    share = sum(is_validation(n, 5) for n in names) / len(names)
+    assert 0.03 < share < 0.07
+    assert [is_validation(n, 5) for n in names[:50]] == [is_validation(n, 5) for n in names[:50]]
+
+
+def test_lr_schedule_is_constant_then_decays_to_a_thirtieth():
+    assert lr_factor(0, 100) == lr_factor(40, 100) == 1.0
+    assert lr_factor(60, 100) == pytest.approx(0.3)
+    assert lr_factor(100, 100) == pytest.approx(0.027)
+
+
+def tiny_config(folders, out, **overrides) -> TrainConfig:
+    contents, styles = folders
+    cfg = dict(
+        data=str(contents), styles=str(styles), out=str(out), steps=4, batch=2, crop=64, load=72,
+        workers=0, val_percent=0, save_every=2, preview_every=2, previews=2,
+    )  # fmt: skip
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+@pytest.fixture()
+def encoder_file(tiny_weights):
+    return str(tiny_weights)
+
+
+def test_train_runs_logs_previews_and_exports_weights_with_metadata(
+    folders, tmp_path, encoder_file
+):
+    trainer = Trainer(tiny_config(folders, tmp_path / "run", encoder=encoder_file))
+    summary = trainer.run()
+    run = tmp_path / "run"
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all(r["loss"] > 0 and "global" in r and "attn" in r for r in records)
+    assert "val_loss" in records[1] and sorted(p.name for p in (run / "previews").iterdir()) == [
+        "step_000002.jpg",
+        "step_000004.jpg",
+    ]
+    net = load(run / "model.safetensors")
+    training = json.loads(net.meta["training"])
+    assert training["steps"] == 4 and training["data"]["content_train"] == 12
+    assert summary["steps"] == 4 and not summary["interrupted"]
+    # the frozen encoder is the one we asked for; the trained parts moved
+    source = load(encoder_file)
+    assert torch.equal(net.encoder.conv31.weight, source.encoder.conv31.weight)
+    assert not torch.equal(
+        net.decoder.decoder_layer_1[1].weight, source.decoder.decoder_layer_1[1].weight
+    )
+
+
+def test_interrupt_then_resume_matches_an_uninterrupted_run(folders, tmp_path, encoder_file):
+    straight = Trainer(tiny_config(folders, tmp_path / "a", encoder=encoder_file))
+    straight.run()
+
+    def stop_at_two(step, record):
+        if step == 2:
+            raise KeyboardInterrupt
+
+    first = Trainer(tiny_config(folders, tmp_path / "b", encoder=encoder_file))
+    summary = first.run(stop_at_two)
+    assert summary["interrupted"] and summary["steps"] == 2
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    resumed = Trainer(tiny_config(folders, tmp_path / "b", encoder=encoder_file), resume=True)
+    assert resumed.step == 2
+    resumed.run()
+    for (name, a), (_, b) in zip(
+        straight.net.state_dict().items(), resumed.net.state_dict().items()
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_cli_refuses_bad_folders_and_resume_without_checkpoint(tmp_path):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["train", "--data", str(tmp_path / "nope"), "--styles", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "not a folder" in result.output
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 1 and "no checkpoint.pt" in result.output
+
+
+def test_two_process_gloo_run_keeps_ranks_in_sync_and_only_rank0_writes(
+    folders, tmp_path, encoder_file
+):
+    contents, styles = folders
+    run = tmp_path / "ddp"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = launcher + [
+        "-m", "a2k_cli", "train", "--data", str(contents), "--styles", str(styles),
+        "--out", str(run), "--encoder", encoder_file, "--steps", "3", "--batch", "2",
+        "--crop", "64", "--load-size", "72", "--workers", "0", "--device", "cpu",
+        "--save-every", "3", "--preview-every", "3",
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["ranks"] == 2 and summary["ranks_in_sync"] is True
+    assert len((run / "log.jsonl").read_text().splitlines()) == 3  # one writer
+    assert json.loads(load(run / "model.safetensors").meta["training"])["batch"] == 4
