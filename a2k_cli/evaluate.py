@@ -1,0 +1,193 @@
+"""The paper's quality metrics for stylized images: content loss and style loss.
+
+Both are measured on the features of a frozen encoder (the "loss network"):
+- content loss: Σ over relu4_1, relu5_1 of MSE(mvn(φ(output)), mvn(φ(content)));
+- style loss: Σ over relu1_1 … relu5_1 of MSE of channel means + MSE of channel stds.
+
+The numbers depend on the loss network, so every report names it. With the authors'
+VGG-19 (`vgg_normalised.pth`) they are comparable with the paper's Table 2; with the lite
+encoder or the lite teacher they are only comparable with each other.
+
+Sizes (why fixed: methods write outputs at different sizes, and feature statistics
+change with scale): each output is resized so its longer side is `size` (0 keeps it),
+its content is resized to exactly the output's evaluated size, and its style so its
+longer side is `size` (0: the output's longer side), keeping the style's aspect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from a2k_cli.model.encoder import Encoder
+from a2k_cli.train.data import EXTENSIONS, load_rgb, to_tensor
+from a2k_cli.train.losses import content_loss, global_style_loss
+from a2k_cli.weights import WeightsError, load_encoder_state, vgg_encoder_state
+
+DEFAULT_SIZE = 512
+CONTENT_LEVELS = slice(3, 5)  # relu4_1, relu5_1
+WIDTH_KEYS = ("conv11", "conv21", "conv31", "conv41", "conv51")  # first conv of each stage
+
+
+@dataclass(frozen=True)
+class Triple:
+    """One stylized output and the two images it was made from."""
+
+    content: Path
+    style: Path
+    output: Path
+
+
+@dataclass(frozen=True)
+class PairScore:
+    content: str
+    style: str
+    output: str
+    content_loss: float
+    style_loss: float
+
+
+def output_stem(content: Path, style: Path) -> str:
+    """The naming rule `a2k stylize` and `a2k grid` write: `<content-stem>_<style-stem>`."""
+    return f"{Path(content).stem}_{Path(style).stem}"
+
+
+def image_files(path: Path) -> list[Path]:
+    """A file as given, or the images directly inside a folder (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+
+
+def match_outputs(
+    contents: Sequence[Path], styles: Sequence[Path], outputs: Sequence[Path]
+) -> tuple[list[Triple], list[Path]]:
+    """Pair each output with its content and style by name; return (matched, unmatched).
+
+    Stems containing `_` can make two pairs share one name (`a_b` + `c` and `a` + `b_c`);
+    such an output is ambiguous and is reported as unmatched rather than guessed.
+    """
+    by_stem: dict[str, list[tuple[Path, Path]]] = {}
+    for content in contents:
+        for style in styles:
+            by_stem.setdefault(output_stem(content, style), []).append((content, style))
+    matched, unmatched = [], []
+    for output in outputs:
+        sources = by_stem.get(Path(output).stem, [])
+        if len(sources) == 1:
+            matched.append(Triple(*sources[0], Path(output)))
+        else:
+            unmatched.append(Path(output))
+    return matched, unmatched
+
+
+def encoder_from_state(state: dict[str, Tensor]) -> Encoder:
+    """A frozen encoder whose widths are read off the tensors (lite, paper, teacher)."""
+    try:
+        widths = tuple(int(state[f"{key}.weight"].shape[0]) for key in WIDTH_KEYS)
+    except KeyError as exc:
+        raise WeightsError(f"not an encoder: missing tensor {exc.args[0]!r}") from None
+    encoder = Encoder(widths)
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"encoder tensors do not fit: {str(exc).splitlines()[0]}") from None
+    return encoder.eval().requires_grad_(False)
+
+
+def loss_network(
+    model: str | Path = "lite", vgg: Path | None = None, encoder: Path | None = None
+) -> tuple[Encoder, str]:
+    """The encoder to measure with and a label for reports: `vgg`, else `encoder`, else the
+    model's own encoder."""
+    if vgg is not None:
+        return encoder_from_state(vgg_encoder_state(vgg)), f"VGG-19 ({Path(vgg).name})"
+    if encoder is not None:
+        return encoder_from_state(load_encoder_state(encoder)), f"encoder {Path(encoder).name}"
+    return encoder_from_state(load_encoder_state(model)), f"encoder of model {model}"
+
+
+def fit_longer_side(image: Image.Image, size: int) -> Image.Image:
+    if not size or max(image.size) == size:
+        return image
+    scale = size / max(image.size)
+    new = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(new, Image.BICUBIC)
+
+
+def evaluation_images(triple: Triple, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """(content, style, output) as (1, 3, H, W) tensors at the documented evaluation sizes."""
+    output = fit_longer_side(load_rgb(triple.output), size)
+    content = load_rgb(triple.content)
+    if content.size != output.size:
+        content = content.resize(output.size, Image.BICUBIC)
+    style = fit_longer_side(load_rgb(triple.style), size or max(output.size))
+    return tuple(to_tensor(im)[None] for im in (content, style, output))
+
+
+@torch.no_grad()
+def losses(encoder: Encoder, content: Tensor, style: Tensor, output: Tensor) -> tuple[float, float]:
+    """(content loss, style loss) of one output against its content and style."""
+    out_feats = encoder(output)
+    c = content_loss(out_feats[CONTENT_LEVELS], encoder(content)[CONTENT_LEVELS])
+    s = global_style_loss(out_feats, encoder(style))
+    return float(c), float(s)
+
+
+def score(triple: Triple, encoder: Encoder, size: int = DEFAULT_SIZE) -> PairScore:
+    device = next(encoder.parameters()).device
+    images = (t.to(device) for t in evaluation_images(triple, size))
+    c, s = losses(encoder, *images)
+    return PairScore(str(triple.content), str(triple.style), str(triple.output), c, s)
+
+
+BAD_IMAGE = (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError)
+
+
+def evaluate(
+    triples: Iterable[Triple], encoder: Encoder, size: int = DEFAULT_SIZE
+) -> tuple[list[PairScore], list[tuple[Path, str]]]:
+    """Scores of the readable triples, and (output, reason) for those that failed."""
+    scores, failed = [], []
+    for triple in triples:
+        try:
+            scores.append(score(triple, encoder, size))
+        except BAD_IMAGE as exc:
+            failed.append((triple.output, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+    return scores, failed
+
+
+def summary(scores: Sequence[PairScore]) -> dict[str, float | int | None]:
+    """Means over all pairs (None when there are none)."""
+    n = len(scores)
+    if not n:
+        return {"count": 0, "content_loss": None, "style_loss": None}
+    return {
+        "count": n,
+        "content_loss": sum(s.content_loss for s in scores) / n,
+        "style_loss": sum(s.style_loss for s in scores) / n,
+    }
+
+
+def report(
+    scores: Sequence[PairScore],
+    unmatched: Sequence[Path],
+    failed: Sequence[tuple[Path, str]],
+    network: str,
+    size: int,
+) -> dict:
+    """The `a2k eval --json` document (schema checked by tests/test_eval.py)."""
+    return {
+        "loss_network": network,
+        "size": size,
+        "mean": summary(scores),
+        "pairs": [asdict(s) for s in scores],
+        "unmatched": [str(p) for p in unmatched],
+        "failed": [{"output": str(p), "error": why} for p, why in failed],
+    }
