@@ -1,0 +1,170 @@
+"""Shared helpers for the bench scripts: results files, tables, child processes, inputs.
+
+Every bench script prints its result as JSON and as a Markdown table and writes
+`bench/results/<name>.json`; `bench/report.py` turns those files into the README tables.
+Child processes are timed from outside and their peak memory is the kernel's ru_maxrss
+for that child alone (os.wait4), so one measurement never inherits another's peak.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from a2k_cli.atomic import atomic_path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+CACHE = ROOT / "bench" / ".cache"  # generated inputs and stand-in weights (git-ignored)
+SHARED = ROOT.parent / "shared"
+CONTENT_DIR = SHARED / "datasets" / "content"
+STYLE_DIR = SHARED / "datasets" / "style"
+TEACHER = SHARED / "teacher" / "vgg19_x16_teacher.safetensors"
+PYTHON = sys.executable
+A2K = [PYTHON, "-m", "a2k_cli"]
+
+
+def require_shared() -> None:
+    if not CONTENT_DIR.is_dir():
+        sys.exit(f"needs {SHARED}/datasets (the project's shared material beside this checkout)")
+
+
+def dataset_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+
+
+def machine() -> dict[str, str | int]:
+    """What the numbers were measured on (reported next to every table)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem = Path("/proc/meminfo").read_text().split()[1]
+        mem_gib = round(int(mem) / 2**20)
+    except OSError:
+        mem_gib = 0
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "os": platform.platform(terse=True),
+    }
+
+
+def bench_model(requested: str | None) -> tuple[str, str]:
+    """(model argument for a2k, description): the requested model, else the bundled
+    `lite`, else a random-init lite model (timing does not depend on the weights)."""
+    from a2k_cli.weights import WeightsError, resolve
+
+    if requested:
+        return requested, requested
+    try:
+        return str(resolve("lite")), "bundled a2k-lite"
+    except WeightsError:
+        return str(random_model()), "random-init lite (the bundled weights were not there yet)"
+
+
+def random_model() -> Path:
+    path = CACHE / "random-lite.safetensors"
+    if not path.exists():
+        import torch
+
+        from a2k_cli.model import A2KNet
+        from a2k_cli.weights import save
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        save(A2KNet.from_preset("lite"), path, preset="lite", provenance="random init (bench)")
+    return path
+
+
+def resized_copies(
+    sources: Sequence[Path], size: tuple[int, int] | int, folder: Path
+) -> list[Path]:
+    """JPEG copies of `sources`, each resized to `size` (W, H) or to longer side `size`
+    (so both tools read identical pixels at identical sizes); cached across runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for src in sources:
+        dest = folder / f"{src.stem}.jpg"
+        if not dest.exists():
+            with Image.open(src) as im:
+                im = im.convert("RGB")
+                if isinstance(size, int):
+                    scale = size / max(im.size)
+                    target = (round(im.width * scale), round(im.height * scale))
+                else:
+                    target = size
+                with atomic_path(dest) as tmp:
+                    im.resize(target, Image.LANCZOS).save(tmp, quality=95)
+        out.append(dest)
+    return out
+
+
+def run_child(cmd: Sequence[object], env: dict | None = None, cwd: Path | None = None) -> dict:
+    """Run a command; wall seconds, its own peak resident memory (MiB), exit code, output."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        tic = time.perf_counter()
+        proc = subprocess.Popen(list(map(str, cmd)), stdout=out, stderr=err, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - tic
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {
+            "seconds": wall,
+            "rc": proc.returncode,
+            "peak_mib": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+            "stdout": out.read(),
+            "stderr": err.read(),
+        }
+
+
+def checked(result: dict, what: str) -> dict:
+    """Stop the benchmark with the child's last error line rather than report a failure."""
+    if result["rc"] != 0:
+        tail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["?"]
+        raise RuntimeError(f"{what} failed (exit {result['rc']}): {tail[0]}")
+    return result
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+        return "—" if value is None else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def publish(name: str, result: dict, table: str) -> Path:
+    """Print the result (JSON, then the table) and write bench/results/<name>.json."""
+    result = {"name": name, "machine": machine(), **result, "markdown": table}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    print()
+    print(table)
+    return path
