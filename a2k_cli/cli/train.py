@@ -23,7 +23,7 @@ def progress_bar() -> Progress:
 
 
 def format_losses(record: dict[str, float]) -> str:
-    keys = ("loss", "global", "attn", "content")
+    keys = ("loss", "global", "attn", "content", "recon")
     return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
 
 
@@ -41,7 +41,9 @@ def train(
     ),
     vgg: Path = typer.Option(None, help="paper: the authors' vgg_normalised.pth."),
     init: str = typer.Option(None, help="Start from these weights (model name or file)."),
-    steps: int = typer.Option(20000, min=1, help="Total optimisation steps."),
+    steps: int = typer.Option(
+        None, min=1, help="Total steps [default: 20000]; with --resume, changes the run's length."
+    ),
     batch: int = typer.Option(8, min=1, help="Images per step (per process)."),
     lr: float = typer.Option(
         2e-4, help="Adam learning rate (constant for 40 %, then x0.3 per 20 %)."
@@ -51,6 +53,9 @@ def train(
     lambda_global: float = typer.Option(10.0, help="Weight of the global (mean/std) style loss."),
     lambda_attn: float = typer.Option(1.25, help="Weight of the attention-weighted style loss."),
     lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
+    warmup: int = typer.Option(
+        0, min=0, help="Steps of fading feature reconstruction first (0 = the paper's recipe)."
+    ),
     seed: int = typer.Option(0, help="Random seed (data order, crops, init)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps."),
     workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
@@ -68,6 +73,7 @@ def train(
             fail(f"{resume}: no checkpoint.pt/config.json to resume from")
         cfg = TrainConfig(**json.loads(config_file.read_text()))
         cfg.out = str(resume)
+        cfg.steps = steps or cfg.steps
     else:
         if data is None or styles is None:
             fail("give --data and --styles (or --resume RUN_DIR)")
@@ -80,9 +86,9 @@ def train(
             fail(f"{out} already holds a run; use --resume {out} or another --out")
         cfg = TrainConfig(
             data=str(data), styles=str(styles), out=str(out), preset=preset, encoder=encoder,
-            vgg=str(vgg) if vgg else None, init=init, steps=steps, batch=batch, lr=lr, crop=crop,
-            load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
-            lambda_content=lambda_content, seed=seed, device=device, workers=workers,
+            vgg=str(vgg) if vgg else None, init=init, steps=steps or 20000, batch=batch, lr=lr,
+            crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
+            lambda_content=lambda_content, warmup=warmup, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a2k_cli.model import A2KNet
@@ -42,5 +43,9 @@ class StyleTransferObjective(nn.Module):
         }
         if self.weights["content"]:
             terms["content"] = content_loss(o_feats[3:], c_feats[3:])
+        if self.weights["recon"]:
+            # warm-up only: a freshly initialised decoder first learns to invert the shallow
+            # features, so style losses start from images rather than from noise
+            terms["recon"] = sum(F.mse_loss(o, c) for o, c in zip(o_feats[:3], c_feats[:3]))
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, output

@@ -47,6 +47,7 @@ class TrainConfig:
     lambda_global: float = 10.0
     lambda_attn: float = 1.25
     lambda_content: float = 0.0
+    warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
     seed: int = 0
     device: str = "auto"
     workers: int = 1
@@ -261,6 +262,8 @@ class Trainer:
 
     # -- one step ------------------------------------------------------------------------
     def train_step(self, content: Tensor, style: Tensor) -> dict[str, float]:
+        warm = self.cfg.warmup
+        self.plain_objective.weights["recon"] = max(0.0, 1 - self.step / warm) if warm else 0.0
         content = content.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         style = style.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
@@ -279,6 +282,7 @@ class Trainer:
         from torchvision.utils import save_image
 
         self.net.eval()
+        self.plain_objective.weights["recon"] = 0.0
         content, style = (t.to(self.device) for t in self.preview_pairs)
         total, terms, output = self.plain_objective(content, style)
         self.net.train()
