@@ -81,6 +81,7 @@ def worker(method: str, size_name: str, repeats: int) -> dict:
     idle_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     with torch.inference_mode():
+        module(torch.rand(1, CHANNELS, 16, 16), style)  # thread pools and kernels warmed up
         for _ in range(repeats):
             tic = time.perf_counter()
             module(content, style)

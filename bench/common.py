@@ -159,7 +159,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> 
 
 def publish(name: str, result: dict, table: str) -> Path:
     """Print the result (JSON, then the table) and write bench/results/<name>.json."""
-    result = {"name": name, "machine": machine(), **result, "markdown": table}
+    measured_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    result = {"name": name, "machine": machine(), "measured_at": measured_at, **result}
+    result["markdown"] = table
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     with atomic_path(path) as tmp:

