@@ -56,6 +56,7 @@ def train(
     warmup: int = typer.Option(
         0, min=0, help="Steps of fading feature reconstruction first (0 = the paper's recipe)."
     ),
+    lambda_recon: float = typer.Option(10.0, help="Warm-up reconstruction weight at step 0."),
     seed: int = typer.Option(0, help="Random seed (data order, crops, init)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps."),
     workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
@@ -88,7 +89,8 @@ def train(
             data=str(data), styles=str(styles), out=str(out), preset=preset, encoder=encoder,
             vgg=str(vgg) if vgg else None, init=init, steps=steps or 20000, batch=batch, lr=lr,
             crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
-            lambda_content=lambda_content, warmup=warmup, seed=seed, device=device, workers=workers,
+            lambda_content=lambda_content, warmup=warmup, lambda_recon=lambda_recon, seed=seed,
+            device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip
     try:

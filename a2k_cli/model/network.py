@@ -102,11 +102,21 @@ class A2KNet(nn.Module):
         return self.decode(*self.stylize_features(self.encode(content), [(state, 1.0)], alpha))
 
 
+PAPER_WIDTH = PRESETS["paper"].widths[3]
+
+
 @torch.no_grad()
 def init_trainable(net: A2KNet) -> None:
-    """normal(0, 0.02) conv weights and zero biases, as the authors train from."""
+    """The authors' normal(0, 0.02) conv weights, zero biases, at the paper's per-layer gain.
+
+    A conv's output scale grows with sqrt(fan-in); at ¼ width the fan-in is 4x smaller, so
+    the same std would shrink the signal ~2x more per layer and the 11-conv decoder would
+    start out ~500x quieter (and learn correspondingly slowly). Scaling the std by
+    sqrt(paper width / width) keeps the paper's gain; for the paper preset it is 0.02.
+    """
+    std = 0.02 * (PAPER_WIDTH / net.preset.widths[3]) ** 0.5
     for part in net.trainable():
         for module in part.modules():
             if isinstance(module, nn.Conv2d):
-                nn.init.normal_(module.weight, 0.0, 0.02)
+                nn.init.normal_(module.weight, 0.0, std)
                 nn.init.zeros_(module.bias)

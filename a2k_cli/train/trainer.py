@@ -48,6 +48,7 @@ class TrainConfig:
     lambda_attn: float = 1.25
     lambda_content: float = 0.0
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
+    lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
     seed: int = 0
     device: str = "auto"
     workers: int = 1
@@ -263,7 +264,8 @@ class Trainer:
     # -- one step ------------------------------------------------------------------------
     def train_step(self, content: Tensor, style: Tensor) -> dict[str, float]:
         warm = self.cfg.warmup
-        self.plain_objective.weights["recon"] = max(0.0, 1 - self.step / warm) if warm else 0.0
+        fade = max(0.0, 1 - self.step / warm) if warm else 0.0
+        self.plain_objective.weights["recon"] = self.cfg.lambda_recon * fade
         content = content.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         style = style.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
