@@ -1,0 +1,135 @@
+"""`a2k video`: stylize a video frame by frame, keeping its length, frame rate and sound."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from a2k_cli.cli.app import app, console, err_console, fail
+
+
+class FramesPerSecondColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} fps" if speed else "– fps", style="progress.data.speed")
+
+
+def output_path(source: Path, style: Path, output: Path | None) -> Path:
+    """`<in-stem>_<style-stem>.mp4` beside the input, or inside `output` when it is a folder."""
+    name = f"{source.stem}_{style.stem}.mp4"
+    if output is None:
+        return source.with_name(name)
+    if output.is_dir():
+        return output / name
+    if output.suffix.lower() != ".mp4":
+        fail(f"{output}: the output is an H.264 MP4, give it the .mp4 suffix")
+    return output
+
+
+@app.command("video")
+def video_command(
+    source: Path = typer.Argument(
+        ..., help="Video to stylize: MP4, MOV, WebM, AVI, GIF, ... (anything ffmpeg reads)."
+    ),
+    style: Path = typer.Option(..., "--style", "-s", help="Style image."),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Output .mp4 or folder (default: <in-stem>_<style-stem>.mp4 beside the input).",
+    ),
+    size: int = typer.Option(
+        0, min=0, help="Longer side of the output in pixels; 0 keeps the input's size."
+    ),
+    style_size: int = typer.Option(512, min=64, help="Longer side the style is encoded at."),
+    alpha: float = typer.Option(
+        1.0, min=0.0, max=1.0, help="Style strength: 0 keeps the content, 1 is fully stylized."
+    ),
+    preserve_color: bool = typer.Option(
+        False, "--preserve-color", help="Keep the video's own colours."
+    ),
+    model: str = typer.Option("lite", help="Bundled model name or weights file."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    start: float = typer.Option(0.0, min=0.0, help="Start this many seconds into the input."),
+    duration: float = typer.Option(
+        None, min=0.0, help="Stylize at most this many seconds (default: to the end)."
+    ),
+    crf: int = typer.Option(
+        18, min=0, max=51, help="H.264 quality: lower is better and bigger (18 looks lossless)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    stabilize: bool = typer.Option(
+        True,
+        "--stabilize/--no-stabilize",
+        help="Steady the texture where the scene stands still (reduces flicker).",
+    ),
+) -> None:
+    """Stylize a video; the output keeps its frame count, frame rate and audio."""
+    if not source.is_file():
+        fail(f"{source}: no such file")
+    if not style.is_file():
+        fail(f"{style}: no such style image")
+    target = output_path(source, style, output)
+    if target.resolve() == source.resolve():
+        fail(f"{target}: the output would replace the input")
+    if target.exists() and not overwrite:
+        fail(f"{target} exists; pass --overwrite to replace it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})")
+
+    from a2k_cli.engine import Stylizer
+    from a2k_cli.video import VideoError, stylize_video
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        FramesPerSecondColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    try:
+        stylizer = Stylizer(model, device=device)
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task(source.name, total=None)
+            report = stylize_video(
+                source,
+                target,
+                stylizer,
+                style,
+                size=size,
+                style_size=style_size,
+                alpha=alpha,
+                preserve_color=preserve_color,
+                start=start,
+                duration=duration,
+                crf=crf,
+                stabilize=stabilize,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except KeyboardInterrupt:
+        fail("interrupted; no output written", code=130)
+    except (VideoError, ValueError, OSError) as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    width, height = report.size
+    console.print(
+        f"wrote {target}: {report.frames} frames, {width}×{height} at {report.fps:g} fps, "
+        f"audio {report.audio}, {report.frames_per_second:.1f} frames/s",
+        highlight=False,
+    )
