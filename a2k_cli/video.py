@@ -4,10 +4,10 @@ Frames are decoded by the ffmpeg that ships with imageio-ffmpeg (anything it rea
 MOV, WebM, AVI, GIF, ...), resized there, stylized a few at a time through the shared
 `Stylizer` (the style is encoded once), stabilised (`a2k_cli.temporal`) and piped into a
 second ffmpeg that encodes H.264 yuv420p; no more than one batch of frames is ever held in
-memory. A final remux copies the input's audio streams unchanged into the MP4 (re-encoding
-to AAC only when MP4 cannot hold their codec) and moves the index to the front for web
-playback. Everything is written beside the output and renamed onto it at the very end, so
-an error or Ctrl-C leaves nothing behind.
+memory. A final remux copies the input's audio streams unchanged into the MP4 (only codecs
+that MP4 players do not play, such as PCM, are re-encoded to AAC) and moves the index to the
+front for web playback. Everything is written beside the output and renamed onto it at the
+very end, so an error or Ctrl-C leaves nothing behind.
 
 Sizes: `size` is the output's longer side (0 keeps the input's); the other side keeps the
 aspect ratio and is rounded to even. H.264 yuv420p needs even sides, so an odd side left
@@ -39,6 +39,8 @@ logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
 
 DEFAULT_FPS = 25.0  # for the rare input (some GIFs) whose frame rate ffmpeg cannot tell
 Progress = Callable[[int, int], None]
+# Audio codecs that MP4 players (browsers, QuickTime, phones) play: copied unchanged.
+PLAYABLE_IN_MP4 = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 
 
 class VideoError(Exception):
@@ -53,7 +55,11 @@ class Clip:
     height: int
     fps: Fraction
     expected_frames: int
-    has_audio: bool
+    audio_codec: str | None  # of the first audio stream, as ffmpeg names it
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_codec is not None
 
 
 @dataclass
@@ -125,7 +131,8 @@ def open_frames(
         seconds = max(meta.get("duration") or 0.0, 0.0) - start
         if duration is not None:
             seconds = min(seconds, duration)
-        clip = Clip(width, height, fps, max(round(seconds * fps), 0), "audio_codec" in meta)
+        frames = max(round(seconds * fps), 0)
+        clip = Clip(width, height, fps, frames, meta.get("audio_codec"))
         yield clip, _frames(src, reader, width, height)
     finally:
         reader.close()
@@ -185,7 +192,9 @@ def _run_ffmpeg(args: list[str]) -> subprocess.CompletedProcess:
 def mux(video: Path, src: Path, dst: Path, clip: Clip, start: float, duration: float | None) -> str:
     """Put the encoded `video` and the audio of `src` (same span) into the MP4 `dst`.
 
-    Returns how the audio came over: "copied", "re-encoded to AAC" or "none".
+    Audio that MP4 players play is copied bit for bit; anything else (PCM from AVI/MOV,
+    Vorbis from WebM, ...), or a copy that ffmpeg refuses, is re-encoded to AAC. Returns how
+    the audio came over: "copied", "re-encoded to AAC" or "none".
     """
     span = (["-ss", f"{start:.6f}"] if start else []) + (
         ["-t", f"{duration:.6f}"] if duration is not None else []
@@ -193,10 +202,8 @@ def mux(video: Path, src: Path, dst: Path, clip: Clip, start: float, duration: f
     inputs = ["-i", str(video)] + ([*span, "-i", str(src)] if clip.has_audio else [])
     maps = ["-map", "0:v:0"] + (["-map", "1:a?"] if clip.has_audio else [])
     tail = ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(dst)]
-    attempts = [
-        ("copied", ["-c:a", "copy"]),
-        ("re-encoded to AAC", ["-c:a", "aac", "-b:a", "192k"]),
-    ]
+    copy = [("copied", ["-c:a", "copy"])] if clip.audio_codec in PLAYABLE_IN_MP4 else []
+    attempts = [*copy, ("re-encoded to AAC", ["-c:a", "aac", "-b:a", "192k"])]
     if not clip.has_audio:
         attempts = [("none", [])]
     for how, audio in attempts:
@@ -257,7 +264,6 @@ def stylize_video(
     write; whatever happens, `dst` is either the complete video or untouched.
     """
     src, dst = Path(src), Path(dst)
-    styles = stylizer.style_state(style, style_size)
     stabilizer = Stabilizer() if stabilize else None
     meter = FlickerMeter() if measure_flicker else None
     tic = time.perf_counter()
@@ -266,6 +272,7 @@ def stylize_video(
         open_frames(src, size, start, duration) as (clip, frames),
         tempfile.TemporaryDirectory(prefix=".a2k-video-", dir=dst.parent) as scratch,
     ):
+        styles = stylizer.style_state(style, style_size)
         video_only = Path(scratch) / "video.mp4"
         done = 0
         batch = batch_size or default_batch_size(stylizer, clip.width * clip.height)
