@@ -154,3 +154,31 @@ def test_two_process_gloo_run_keeps_ranks_in_sync_and_only_rank0_writes(
     assert summary["ranks"] == 2 and summary["ranks_in_sync"] is True
     assert len((run / "log.jsonl").read_text().splitlines()) == 3  # one writer
     assert json.loads(load(run / "model.safetensors").meta["training"])["batch"] == 4
+
+
+def test_distill_learns_the_teacher_and_resumes(tmp_path, tiny_weights):
+    """A few steps toward a (random) teacher lower the error; a longer second call resumes."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from a2k_cli.train.distill import DistillConfig, distill
+
+    teacher = tmp_path / "teacher.safetensors"
+    state = load(tiny_weights).encoder.state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(teacher))
+    images = write_images(tmp_path / "imgs", 6, size=(96, 96))
+    cfg = DistillConfig(
+        teacher=str(teacher), data=(str(images),), out=str(tmp_path / "d"), steps=20, batch=2,
+        crop=64, load=80, val_percent=0, save_every=10, workers=0,
+    )  # fmt: skip
+    first = distill(cfg)
+    log = [json.loads(line) for line in (tmp_path / "d" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < log[0]["loss"]
+    errors = first["val_relative_error"]
+    assert first["steps"] == 20 and len(errors) == 5
+    assert all(0 < e < 2 for e in errors.values())
+    cfg.steps = 30
+    assert distill(cfg)["steps"] == 30
+    assert len((tmp_path / "d" / "log.jsonl").read_text().splitlines()) == 3
+    with safe_open(str(tmp_path / "d" / "encoder.safetensors"), framework="pt") as f:
+        assert f.metadata()["kind"] == "encoder" and "conv51.weight" in f.keys()

@@ -154,5 +154,14 @@ def distill(
         teacher=str(teacher), data=tuple(map(str, data)), out=str(out), steps=steps, batch=batch,
         crop=crop, load=load_size, lr=lr, seed=seed,
     )  # fmt: skip
-    summary = run(cfg)
+    with progress_bar() as bar:
+        task = bar.add_task("distill", total=steps, rate=0.0, losses="")
+
+        def on_step(step: int, record: dict) -> None:
+            bar.update(
+                task, completed=step, rate=record["it_s"], losses=f"rel err {record['loss']:.3f}"
+            )
+
+        summary = run(cfg, on_step)
+    console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
     console.print_json(json.dumps(summary["val_relative_error"]))

@@ -10,6 +10,7 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def validate(student: Encoder, teacher: Encoder, files: list[Path], size: int = 
     return (num / den).tolist()
 
 
-def distill(cfg: DistillConfig) -> dict:
+def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = None) -> dict:
     """Run (or resume) a distillation into `cfg.out`; returns the final summary."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -132,13 +133,14 @@ def distill(cfg: DistillConfig) -> dict:
             record = {"step": step, "loss": loss.item(), "levels": errors.tolist(), "it_s": rate}
             log.write(json.dumps(record) + "\n")
             log.flush()
-            print(json.dumps(record), flush=True)
+            if on_step:
+                on_step(step, record)
         if step % cfg.save_every == 0 or step == cfg.steps:
             state = {"student": student.state_dict(), "optim": optim.state_dict()}
             state.update(sched=sched.state_dict(), step=step, config=asdict(cfg))
             with atomic_path(ckpt_path) as tmp:
                 torch.save(state, tmp)
-    val = validate(student.eval(), teacher, val_files)
+    val = validate(student.eval(), teacher, val_files or train_files[:16])
     summary = {
         "steps": step,
         "train_images": len(train_files),
