@@ -95,9 +95,10 @@ def contact_sheet(contents: list[Path], styles: list[Path], folders: dict[str, P
     height = label + TILE + gap + len(contents) * (TILE + gap)
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
-    draw.text((4, 4), " | ".join(methods), fill="black")
+    legend = "styles across, contents down; in each cell, left to right: " + ", ".join(methods)
+    draw.text((4, 4), legend, fill="black")
     for j, style in enumerate(styles):
-        sheet.paste(tile(style), (TILE + gap + j * cell_w, label))
+        sheet.paste(tile(style), (TILE + gap + j * cell_w + (cell_w - gap - TILE) // 2, label))
     for i, content in enumerate(contents):
         y = label + TILE + gap + i * (TILE + gap)
         sheet.paste(tile(content), (0, y))

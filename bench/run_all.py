@@ -20,6 +20,7 @@ SCRIPTS = (  # (script, takes --model)
     ("peer.py", False),
     ("stylize_speed.py", True),
     ("video_speed.py", True),
+    ("flicker.py", True),
     ("attention_scaling.py", False),
     ("train_speed.py", True),
     ("quality.py", True),
@@ -37,6 +38,10 @@ def main() -> None:
     for script, takes_model in SCRIPTS:
         name = script.removesuffix(".py")
         if wanted and name not in wanted:
+            continue
+        if not (HERE / script).is_file():
+            rows.append((name, "missing", 0.0))
+            failed.append(name)
             continue
         cmd = [PYTHON, HERE / script]
         if takes_model and args.model:
