@@ -105,25 +105,22 @@ def phases(model: str, content: Path, style: Path) -> dict[str, float]:
     import torch  # noqa: F401
 
     marks.append(("import torch", time.perf_counter()))
-    from a2k_cli.engine import Stylizer
-
     import a2k_cli.cli  # noqa: F401
+    from a2k_cli.engine import Stylizer
 
     marks.append(("other imports", time.perf_counter()))
     stylizer = Stylizer(model, device="cpu")
     marks.append(("load weights", time.perf_counter()))
-    from a2k_cli.train.data import load_rgb, to_tensor
+    from a2k_cli.engine import to_image, to_tensor
+    from a2k_cli.imaging import read_image, write_image
 
-    image = to_tensor(load_rgb(content))[None]
+    image = to_tensor(read_image(content).rgb)[None]
     marks.append(("read image", time.perf_counter()))
     styles = stylizer.style_state(style)
     output = stylizer.stylize_batch(image, styles)
-    marks.append(("network", time.perf_counter()))
-    from PIL import Image
-
+    marks.append(("network (style + content)", time.perf_counter()))
     with tempfile.TemporaryDirectory() as tmp:
-        pixels = output[0].mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-        Image.fromarray(pixels).save(Path(tmp) / "out.png")
+        write_image(to_image(output[0]), Path(tmp) / "out.png")
     marks.append(("write image", time.perf_counter()))
     return {name: marks[i + 1][1] - marks[i][1] for i, (name, _) in enumerate(marks[1:])}
 
@@ -136,7 +133,8 @@ def breakdown(model: str, style: Path, whole: float) -> dict[str, float]:
     bare = median([run_child([PYTHON, "-c", "pass"])["seconds"] for _ in range(3)])
     parts = {"interpreter start": bare, **measured}
     parts["rest (argument parsing, console, exit)"] = max(0.0, whole - sum(parts.values()))
-    parts["not torch import or network"] = whole - parts["import torch"] - parts["network"]
+    network = parts["network (style + content)"]
+    parts["everything but torch import and network"] = whole - parts["import torch"] - network
     return parts
 
 
