@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -137,6 +139,22 @@ def build_network(cfg: TrainConfig) -> A2KNet:
 def lr_factor(step: int, steps: int) -> float:
     """The official shape scaled to any length: constant for 40 %, then x0.3 per 20 %."""
     return 0.3 ** max(0.0, (step - 0.4 * steps) / (0.2 * steps))
+
+
+def stop_on_signals() -> Callable[[], None]:
+    """SIGINT and SIGTERM end training the way Ctrl-C does (checkpoint, clean exit).
+
+    Explicit handlers matter: a process started in the background by a shell inherits an
+    ignored SIGINT, and `kill PID` sends SIGTERM. Returns a function restoring the old ones.
+    """
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
 
 
 def code_revision() -> str:
@@ -303,6 +321,7 @@ class Trainer:
         stream = batches(self.dataset, cfg, self.ddp, self.step)
         interrupted, last = False, {}
         tic = time.perf_counter()
+        restore = stop_on_signals()
         try:
             while self.step < cfg.steps:
                 content, style = next(stream)
@@ -326,6 +345,8 @@ class Trainer:
                     on_step(self.step, record)
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            restore()
         self.save_checkpoint()
         if log:
             log.close()
