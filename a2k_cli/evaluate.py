@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
+from a2k_cli.engine import to_tensor
+from a2k_cli.imaging import ImageError, output_name, read_image, resize_longer_side
 from a2k_cli.model.encoder import Encoder
-from a2k_cli.train.data import EXTENSIONS, load_rgb, to_tensor
 from a2k_cli.train.losses import content_loss, global_style_loss
 from a2k_cli.weights import WeightsError, load_encoder_state, vgg_encoder_state
 
@@ -53,16 +54,8 @@ class PairScore:
 
 
 def output_stem(content: Path, style: Path) -> str:
-    """The naming rule `a2k stylize` and `a2k grid` write: `<content-stem>_<style-stem>`."""
-    return f"{Path(content).stem}_{Path(style).stem}"
-
-
-def image_files(path: Path) -> list[Path]:
-    """A file as given, or the images directly inside a folder (sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    """The naming rule `a2k stylize` and `a2k grid` write, without the format's suffix."""
+    return Path(output_name(content, style)).stem
 
 
 def match_outputs(
@@ -113,21 +106,13 @@ def loss_network(
     return encoder_from_state(load_encoder_state(model)), f"encoder of model {model}"
 
 
-def fit_longer_side(image: Image.Image, size: int) -> Image.Image:
-    if not size or max(image.size) == size:
-        return image
-    scale = size / max(image.size)
-    new = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(new, Image.BICUBIC)
-
-
 def evaluation_images(triple: Triple, size: int) -> tuple[Tensor, Tensor, Tensor]:
     """(content, style, output) as (1, 3, H, W) tensors at the documented evaluation sizes."""
-    output = fit_longer_side(load_rgb(triple.output), size)
-    content = load_rgb(triple.content)
+    output = resize_longer_side(read_image(triple.output).rgb, size)
+    content = read_image(triple.content).rgb
     if content.size != output.size:
-        content = content.resize(output.size, Image.BICUBIC)
-    style = fit_longer_side(load_rgb(triple.style), size or max(output.size))
+        content = content.resize(output.size, Image.LANCZOS)
+    style = resize_longer_side(read_image(triple.style).rgb, size or max(output.size))
     return tuple(to_tensor(im)[None] for im in (content, style, output))
 
 
@@ -147,9 +132,6 @@ def score(triple: Triple, encoder: Encoder, size: int = DEFAULT_SIZE) -> PairSco
     return PairScore(str(triple.content), str(triple.style), str(triple.output), c, s)
 
 
-BAD_IMAGE = (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError)
-
-
 def evaluate(
     triples: Iterable[Triple], encoder: Encoder, size: int = DEFAULT_SIZE
 ) -> tuple[list[PairScore], list[tuple[Path, str]]]:
@@ -158,8 +140,8 @@ def evaluate(
     for triple in triples:
         try:
             scores.append(score(triple, encoder, size))
-        except BAD_IMAGE as exc:
-            failed.append((triple.output, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+        except ImageError as exc:
+            failed.append((triple.output, str(exc)))
     return scores, failed
 
 

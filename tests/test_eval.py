@@ -56,6 +56,22 @@ def test_teacher_file_loads_as_an_encoder_without_its_aux_heads():
     assert network.widths == (16, 32, 64, 128, 128) and teacher.name in label
 
 
+def test_authors_vgg_file_gives_a_paper_width_encoder(tmp_path):
+    from a2k_cli.model.encoder import Encoder
+    from a2k_cli.weights import OFFICIAL_VGG_INDEX
+
+    paper = Encoder((64, 128, 256, 512, 512)).state_dict()
+    official = {
+        f"{index}.{kind}": paper[f"{name}.{kind}"]
+        for name, index in OFFICIAL_VGG_INDEX.items()
+        for kind in ("weight", "bias")
+    }
+    torch.save(official, tmp_path / "vgg_normalised.pth")
+    network, label = ev.loss_network(vgg=tmp_path / "vgg_normalised.pth")
+    assert network.widths == (64, 128, 256, 512, 512) and "VGG-19" in label
+    assert torch.equal(network.conv51.weight, paper["conv51.weight"])
+
+
 def touch(folder: Path, *names: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / name for name in names]

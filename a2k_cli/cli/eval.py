@@ -34,6 +34,7 @@ def eval_command(
     """Content loss (relu4_1 + relu5_1) and style loss (relu1_1 … relu5_1) per pair and mean."""
     from a2k_cli import evaluate as ev
     from a2k_cli.device import pick_device
+    from a2k_cli.imaging import image_files
     from a2k_cli.weights import WeightsError
 
     for folder in (contents, styles, outputs):
@@ -42,7 +43,7 @@ def eval_command(
     if vgg is not None and encoder is not None:
         fail("give --vgg or --encoder, not both")
     triples, unmatched = ev.match_outputs(
-        ev.image_files(contents), ev.image_files(styles), ev.image_files(outputs)
+        image_files(contents), image_files(styles), image_files(outputs)
     )
     if not triples:
         fail(f"{outputs}: no output named <content-stem>_<style-stem> for these contents/styles")
