@@ -29,7 +29,7 @@ from a2k_cli.atomic import atomic_path
 from a2k_cli.model import A2KNet
 from a2k_cli.train.data import ImageList, load_rgb, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
-from a2k_cli.weights import load, load_encoder_state, save, vgg_encoder_state
+from a2k_cli.weights import load, load_encoder_state, read_metadata, save, vgg_encoder_state
 
 
 @dataclass
@@ -359,7 +359,7 @@ class Trainer:
         summary["ranks_in_sync"] = self.ranks_in_sync()
         if self.ddp.main:
             if not interrupted:
-                summary["model"] = str(self.export(last))
+                summary["model"] = str(self.export())
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
@@ -374,19 +374,29 @@ class Trainer:
         dist.all_gather(gathered, checksum)
         return all(torch.equal(g, gathered[0]) for g in gathered)
 
-    def export(self, last: dict[str, float]) -> Path:
+    def export(self) -> Path:
+        """model.safetensors with how it was made: data, steps, losses, time, encoder source."""
+        records = [json.loads(line) for line in (self.out / "log.jsonl").read_text().splitlines()]
+        last = records[-1] if records else {}
+        validation = [r for r in records if "val_loss" in r]
         summary = {
             "steps": self.step,
             "batch": self.cfg.batch * self.ddp.world,
             "crop": self.cfg.crop,
-            "final_losses": {k: v for k, v in last.items() if k not in {"step", "it_s"}},
+            "final_losses": {k: v for k, v in last.items() if k not in {"step", "it_s", "lr"}},
+            "last_validation": validation[-1] if validation else None,
+            "train_hours": sum(1 / r["it_s"] for r in records) / 3600,
             "data": self.data_counts,
             "code_revision": code_revision(),
             "device": str(self.device),
         }
-        path = self.out / "model.safetensors"
-        save(self.net, path, preset=self.cfg.preset, training=summary, config=asdict(self.cfg))
-        return path
+        meta = {"preset": self.cfg.preset, "training": summary, "config": asdict(self.cfg)}
+        if self.cfg.encoder:
+            source = read_metadata(self.cfg.encoder)
+            meta["encoder_source"] = {"file": Path(self.cfg.encoder).name} | {
+                k: json.loads(v) for k, v in source.items() if k == "distillation"
+            }
+        return save(self.net, self.out / "model.safetensors", **meta)
 
     def close(self) -> None:
         if self.ddp.world > 1:
