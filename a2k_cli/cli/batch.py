@@ -1,0 +1,89 @@
+"""What `a2k stylize` and `a2k grid` share: per-item results, the summary, exit codes.
+
+Exit codes: 0 every output written; 1 some item failed or was skipped (an existing output
+without `--overwrite`); 2 usage errors (bad option values, `-o FILE` with several contents).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from a2k_cli.cli.app import console, err_console, fail
+
+WRITTEN, FAILED, EXISTS = "written", "failed", "exists"
+
+
+@dataclass
+class ItemResult:
+    content: str
+    style: str
+    output: str | None
+    status: str = FAILED
+    message: str = ""
+
+
+def report_failure(item: ItemResult, message: str, status: str = FAILED) -> None:
+    """Mark `item` as not written and say why in one line, as it happens."""
+    item.status, item.message = status, message
+    label = "skipped" if status == EXISTS else "error"
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def check_options(alpha: float, quality: int, fmt: str | None) -> None:
+    """Option values Typer cannot check itself, as one-line usage errors (exit 2)."""
+    from a2k_cli.imaging import ImageError, format_suffix
+
+    if not 0.0 <= alpha <= 1.0:
+        fail(f"--alpha must be between 0 and 1, got {alpha:g}", code=2)
+    if not 1 <= quality <= 100:
+        fail(f"--quality must be between 1 and 100, got {quality}", code=2)
+    if fmt is not None:
+        try:
+            format_suffix(fmt)
+        except ImageError as exc:
+            fail(str(exc), code=2)
+
+
+def open_stylizer(model: str, device: str) -> Any:
+    """The engine, or a one-line error for a missing/bad model or an unusable device."""
+    from a2k_cli.engine import Stylizer
+    from a2k_cli.weights import WeightsError
+
+    try:
+        return Stylizer(model, device=device)
+    except (WeightsError, ValueError, RuntimeError) as exc:
+        fail(str(exc).splitlines()[0] or type(exc).__name__)
+
+
+def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict | None = None):
+    """Print the summary (table or JSON) and exit with the documented code."""
+    counts = {status: sum(r.status == status for r in results) for status in (WRITTEN, FAILED)}
+    counts["skipped"] = sum(r.status == EXISTS for r in results)
+    written = counts[WRITTEN]
+    if as_json:
+        summary = {**counts, "seconds": round(seconds, 3), **(extra or {})}
+        summary["seconds_per_image"] = round(seconds / written, 3) if written else None
+        summary["items"] = [asdict(r) for r in results]
+        console.print_json(json.dumps(summary))
+    else:
+        if len(results) > 1:
+            table = Table("content", "style", "output", "result")
+            for r in results:
+                shown = r.status if r.status == WRITTEN else f"[red]{r.status}[/]: {r.message}"
+                table.add_row(r.content, r.style, r.output or "-", shown)
+            console.print(table)
+        per_image = f" ({seconds / written:.2f} s/image)" if written else ""
+        console.print(
+            f"{written} written, {counts[FAILED]} failed, {counts['skipped']} skipped "
+            f"in {seconds:.1f} s{per_image}",
+            highlight=False,
+        )
+        for path in (extra or {}).values():
+            console.print(f"wrote {path}", highlight=False)
+    if written != len(results):
+        raise typer.Exit(1)

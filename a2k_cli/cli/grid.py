@@ -1,0 +1,139 @@
+"""`a2k grid`: every content x style pair, plus a labelled contact sheet `grid.png`.
+
+Each style is encoded once and each content once (rendered in every style from the same
+features). Pairs are named as `a2k stylize` names them, `<content-stem>_<style-stem>.<fmt>`,
+which is the rule `a2k eval` uses to match outputs to their sources.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from a2k_cli.cli.app import app, err_console, fail
+from a2k_cli.cli.batch import (
+    EXISTS,
+    WRITTEN,
+    ItemResult,
+    check_options,
+    finish,
+    open_stylizer,
+    report_failure,
+)
+
+SHEET = "grid.png"
+
+
+def readable(paths: list[Path], results: list[ItemResult], what: str) -> list[tuple[Path, Any]]:
+    """(path, LoadedImage) for each image that decodes; the others are reported, recorded as
+    failed items in `results`, and left out."""
+    from a2k_cli.imaging import ImageError, read_image
+
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append((path, read_image(path)))
+        except ImageError as exc:
+            item = ItemResult(str(path) if what == "content" else "-", str(path), None)
+            results.append(item)
+            report_failure(item, f"{what} {exc}")
+    return loaded
+
+
+@app.command()
+def grid(
+    contents_dir: Path = typer.Argument(..., help="Folder (or file) of content images."),
+    styles_dir: Path = typer.Argument(..., help="Folder (or file) of style images."),
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for the pairs and grid.png."),
+    tile: int = typer.Option(256, min=32, help="Side of each square tile in grid.png, pixels."),
+    size: int = typer.Option(
+        1024, min=0, help="Longer side of each saved pair in pixels; 0 keeps the content's size."
+    ),
+    style_size: int = typer.Option(512, min=16, help="Longer side the styles are encoded at."),
+    alpha: float = typer.Option(1.0, help="Style strength: 0 keeps the content, 1 full style."),
+    preserve_color: bool = typer.Option(
+        False, "--preserve-color", help="Keep the contents' colours, take the styles' texture."
+    ),
+    model: str = typer.Option("lite", help="Bundled model name or weights file."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    fmt: str = typer.Option("png", "--format", help="png, jpg or webp, for the pairs."),
+    quality: int = typer.Option(92, help="JPEG/WebP quality, 1-100."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Stylize every content with every style; exit code 0 all written, 1 some not, 2 usage."""
+    check_options(alpha, quality, fmt)
+    from a2k_cli.contact_sheet import contact_sheet
+    from a2k_cli.imaging import ImageError, image_files, output_name, write_image
+
+    for folder in (contents_dir, styles_dir):
+        if not folder.exists():
+            fail(f"{folder}: no such file or folder", code=2)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{output}: cannot create the output folder ({exc.strerror or exc})")
+    sheet_path = output / SHEET
+    if sheet_path.exists() and not overwrite:
+        fail(f"{sheet_path} exists; pass --overwrite to replace it")
+
+    tic = time.perf_counter()
+    stylizer = open_stylizer(model, device)
+    results: list[ItemResult] = []
+    styles = readable(image_files(styles_dir), results, "style")
+    if not styles:
+        fail(f"{styles_dir}: no readable style images")
+    encoded = [stylizer.style_state(loaded.rgb, style_size) for _, loaded in styles]
+    content_paths = image_files(contents_dir)
+    if not content_paths:
+        fail(f"{contents_dir}: no content images")
+
+    rows: list[tuple[str, object]] = []
+    tiles: list[list] = []
+    columns = (TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("grid", total=len(content_paths))
+        for content in content_paths:
+            row: list = [None] * len(styles)
+            tiles.append(row)
+            loaded = readable([content], results, "content")
+            rows.append((content.name, loaded[0][1].rgb if loaded else None))
+            if not loaded:
+                bar.advance(task)
+                continue
+            pairs = [
+                ItemResult(str(content), str(path), str(output / output_name(content, path, fmt)))
+                for path, _ in styles
+            ]
+            results.extend(pairs)
+            todo = [
+                j for j, pair in enumerate(pairs) if overwrite or not Path(pair.output).exists()
+            ]
+            for j, pair in enumerate(pairs):
+                if j not in todo:
+                    report_failure(pair, f"{pair.output} exists; pass --overwrite", EXISTS)
+            try:
+                painted = stylizer.stylize_styles(
+                    loaded[0][1].rgb,
+                    [encoded[j] for j in todo],
+                    alpha=alpha,
+                    preserve_color=preserve_color,
+                    size=size,
+                )
+                for j, image in zip(todo, painted):
+                    write_image(image, pairs[j].output, quality=quality, alpha=loaded[0][1].alpha)
+                    pairs[j].status = WRITTEN
+                    row[j] = image.copy()
+                    row[j].thumbnail((tile, tile))
+            except (RuntimeError, ValueError, ImageError, OSError) as exc:
+                for j in todo:
+                    if pairs[j].status != WRITTEN:
+                        report_failure(pairs[j], f"{content}: {str(exc).splitlines()[0]}")
+            bar.advance(task)
+    labels = [(path.name, loaded.rgb) for path, loaded in styles]
+    write_image(contact_sheet(rows, labels, tiles, tile), sheet_path)
+    finish(results, time.perf_counter() - tic, as_json, {"sheet": str(sheet_path)})

@@ -1,0 +1,171 @@
+"""`a2k stylize`: contents (files or folders) in one style or a weighted blend of styles.
+
+Output names: `<content-stem>_<style-stem>.<format>` (blended styles join their stems
+with `+`) beside each content, or inside `-o DIR`; one content with `-o FILE` writes that
+file. Folders contribute the images directly inside them (not recursive).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from a2k_cli.cli.app import app, err_console, fail
+from a2k_cli.cli.batch import (
+    EXISTS,
+    WRITTEN,
+    ItemResult,
+    check_options,
+    finish,
+    open_stylizer,
+    report_failure,
+)
+
+CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a batch
+
+
+def plan_outputs(
+    contents: list[Path], styles: list[Path], output: Path | None, fmt: str | None
+) -> list[tuple[Path, Path]]:
+    """(content, target) pairs by the naming rule; usage errors exit 2."""
+    from a2k_cli.imaging import ImageError, format_suffix, image_files, output_name
+
+    files = [f for c in contents for f in image_files(c)]
+    if not files:
+        fail("no images found in the given folders", code=2)
+    to_file = output is not None and not output.is_dir() and output.suffix != ""
+    if to_file:
+        if len(files) != 1:
+            fail(f"-o {output}: one output file for {len(files)} contents; give a folder", 2)
+        try:
+            suffix = format_suffix(output.suffix)
+        except ImageError as exc:
+            fail(f"-o {output}: {exc}", code=2)
+        if fmt is not None and format_suffix(fmt) != suffix:
+            fail(f"-o {output} does not match --format {fmt}", code=2)
+        return [(files[0], output)]
+    if output is not None:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"{output}: cannot create the output folder ({exc.strerror or exc})")
+    names = [output_name(f, styles if len(styles) > 1 else styles[0], fmt or "png") for f in files]
+    folders = [output or f.parent for f in files]
+    return [(f, folder / name) for f, folder, name in zip(files, folders, names)]
+
+
+def style_blend(styles: list[Path], weights: list[float] | None) -> list[tuple[Path, float]]:
+    if weights and len(weights) != len(styles):
+        fail(f"{len(weights)} --style-weight for {len(styles)} --style; give one per style", 2)
+    if weights and (min(weights) < 0 or sum(weights) <= 0):
+        fail("--style-weight values must be >= 0 and not all 0", code=2)
+    return list(zip(styles, weights or [1.0] * len(styles)))
+
+
+@app.command()
+def stylize(
+    contents: list[Path] = typer.Argument(..., help="Content images and/or folders of images."),
+    style: list[Path] = typer.Option(
+        ..., "--style", "-s", help="Style image; repeat to blend several styles."
+    ),
+    style_weight: list[float] = typer.Option(
+        None, "--style-weight", "-w", help="Weight of each --style, in order (normalised)."
+    ),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Output file (one content) or folder [default: beside each content].",
+    ),
+    size: int = typer.Option(
+        1024, min=0, help="Longer side of the output in pixels; 0 keeps the content's size."
+    ),
+    style_size: int = typer.Option(512, min=16, help="Longer side the style is encoded at."),
+    alpha: float = typer.Option(1.0, help="Style strength: 0 keeps the content, 1 full style."),
+    preserve_color: bool = typer.Option(
+        False, "--preserve-color", help="Keep the content's colours, take the style's texture."
+    ),
+    model: str = typer.Option("lite", help="Bundled model name or weights file."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    fmt: str = typer.Option(None, "--format", help="png, jpg or webp [default: png]."),
+    quality: int = typer.Option(92, help="JPEG/WebP quality, 1-100."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Stylize images; exit code 0 all written, 1 some failed or skipped, 2 usage error."""
+    check_options(alpha, quality, fmt)
+    blend = style_blend(style, style_weight)
+    jobs = plan_outputs(contents, style, output, fmt)
+    from a2k_cli.imaging import ImageError
+
+    tic = time.perf_counter()
+    stylizer = open_stylizer(model, device)
+    try:
+        styles = stylizer.style_state(blend, style_size)
+    except (ImageError, ValueError) as exc:
+        fail(f"style: {exc}")
+    label = "+".join(p.name for p in style)
+    results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
+    columns = (TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    quiet = len(jobs) == 1 or as_json
+    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("stylize", total=len(jobs))
+        pending: list = []
+        for (content, target), result in zip(jobs, results):
+            loaded = read_content(content, target, overwrite, result)
+            if loaded is not None:
+                pending.append((loaded, target, result))
+            else:
+                bar.advance(task)
+            if len(pending) == CHUNK:
+                run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality)
+                bar.advance(task, len(pending))
+                pending = []
+        run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality)
+    finish(results, time.perf_counter() - tic, as_json)
+
+
+def read_content(content: Path, target: Path, overwrite: bool, result: ItemResult):
+    """The decoded content, or None after reporting why this item is skipped."""
+    from a2k_cli.imaging import ImageError, read_image
+
+    if target.resolve() == content.resolve():
+        report_failure(result, f"{target}: the output would replace the input")
+        return None
+    if target.exists() and not overwrite:
+        report_failure(result, f"{target} exists; pass --overwrite to replace it", EXISTS)
+        return None
+    try:
+        return read_image(content)
+    except ImageError as exc:
+        report_failure(result, str(exc))
+        return None
+
+
+def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality) -> None:
+    """Stylize read contents together (equal sizes share batches) and write each output."""
+    from a2k_cli.imaging import write_image
+
+    if not pending:
+        return
+    try:
+        painted = stylizer.stylize_images(
+            [loaded.rgb for loaded, _, _ in pending],
+            styles,
+            alpha=alpha,
+            preserve_color=preserve_color,
+            size=size,
+        )
+    except (RuntimeError, ValueError) as exc:
+        for _, _, result in pending:
+            report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
+        return
+    for image, (loaded, target, result) in zip(painted, pending):
+        try:
+            write_image(image, target, quality=quality, alpha=loaded.alpha)
+            result.status = WRITTEN
+        except OSError as exc:
+            report_failure(result, f"{target}: cannot write ({exc.strerror or exc})")

@@ -1,0 +1,245 @@
+"""Stylizer: one model and one style cache serving stylize, grid and video.
+
+Tensors in, tensors out (plus a PIL convenience layer). Why it is shaped this way:
+- the network needs sides that are multiples of 64; images are reflect-padded up to that
+  and cropped back, so any size and aspect comes back at exactly its own size;
+- a style's keys do not depend on the content, so each (style file, style size) is
+  encoded once and reused for every content and video frame;
+- a content's features do not depend on the style, so `stylize_each` encodes a batch of
+  contents once and renders it with several styles (the grid's rows);
+- same-sized contents are stacked into batches (up to a pixel budget), and the
+  encoder's full-resolution taps are freed before decoding, which keeps 4K within a few GB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from a2k_cli.colour import preserve_colour
+from a2k_cli.device import configure_threads, default_dtype, pick_device
+from a2k_cli.imaging import read_image, resize_longer_side
+from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
+from a2k_cli.weights import load
+
+ImageSource = str | Path | Image.Image
+StyleSpec = ImageSource | Sequence[tuple[ImageSource, float]]
+WeightedStyles = list[tuple[StyleState, float]]
+
+# pixels stacked per batch: batching amortises per-layer overhead even on CPU, and memory
+# (not speed) sets the cap
+BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1024}
+
+
+class Stylizer:
+    """Arbitrary style transfer with a loaded A2K model on one device."""
+
+    def __init__(
+        self,
+        model: str | Path | A2KNet = "lite",
+        device: str = "auto",
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        configure_threads()
+        self.device = pick_device(device)
+        self.dtype = dtype or default_dtype(self.device)
+        net = model if isinstance(model, A2KNet) else load(model)
+        self.net = net.eval().to(self.device, self.dtype, memory_format=torch.channels_last)
+        self._styles: dict[tuple, StyleState] = {}
+
+    # ---- styles -------------------------------------------------------------------------
+
+    def style_state(self, style: StyleSpec, style_size: int = 512) -> WeightedStyles:
+        """style: path | PIL.Image | list of (path|PIL, weight); cached per (style, size).
+
+        Weights must be non-negative with a positive sum; the network normalises them.
+        """
+        pairs = [(style, 1.0)] if isinstance(style, (str, Path, Image.Image)) else list(style)
+        if not pairs:
+            raise ValueError("no style given")
+        weights = [float(w) for _, w in pairs]
+        if min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"style weights must be >= 0 with a positive sum, got {weights}")
+        return [(self._encode_style(src, style_size), w) for (src, _), w in zip(pairs, weights)]
+
+    def _encode_style(self, source: ImageSource, style_size: int) -> StyleState:
+        key = (_identity(source), style_size)
+        if key not in self._styles:
+            image = read_image(source).rgb if not isinstance(source, Image.Image) else source
+            tensor = to_tensor(resize_longer_side(image.convert("RGB"), style_size))[None]
+            with torch.inference_mode():
+                feats = self.net.encode(self._pad(self._to_device(tensor)))
+                self._styles[key] = self.net.prepare_style(feats)
+        return self._styles[key]
+
+    # ---- tensors ------------------------------------------------------------------------
+
+    def stylize_batch(
+        self,
+        images: Tensor,
+        styles: WeightedStyles,
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+    ) -> Tensor:
+        """(B,3,H,W) float [0,1] on CPU, any H, W (reflect-pad to 64 and crop back inside)
+        -> (B,3,H,W) float [0,1] on CPU. The building block for batches, grids and video."""
+        return next(self.stylize_each(images, [styles], alpha=alpha, preserve_color=preserve_color))
+
+    def stylize_each(
+        self,
+        images: Tensor,
+        style_sets: Sequence[WeightedStyles],
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+    ) -> Iterator[Tensor]:
+        """`images` rendered once per entry of `style_sets`, encoding the images only once."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"expected a (B, 3, H, W) batch, got shape {tuple(images.shape)}")
+        height, width = images.shape[-2:]
+        with torch.inference_mode():
+            feats = self.net.encode(self._pad(self._to_device(images)))
+            feats[0] = feats[1] = None  # full-resolution taps the stylization never reads
+            for styles in style_sets:
+                batch = [(_expand(state, images.shape[0]), w) for state, w in styles]
+                f3, merged = self.net.stylize_features(feats, batch, alpha)
+                out = self.net.decode(f3, merged)[..., :height, :width]
+                out = out.float().clamp_(0, 1).cpu().contiguous()
+                yield preserve_colour(out, images) if preserve_color else out
+
+    def _to_device(self, images: Tensor) -> Tensor:
+        images = images.to(self.device, self.dtype, non_blocking=True)
+        return images.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def _pad(images: Tensor) -> Tensor:
+        """Reflect-pad bottom/right to multiples of 64, in steps when a side is too short
+        for one reflection (a reflection pad must be smaller than the side it mirrors)."""
+        height, width = images.shape[-2:]
+        while height % MULTIPLE or width % MULTIPLE:
+            pad_h = min(-height % MULTIPLE, height - 1)
+            pad_w = min(-width % MULTIPLE, width - 1)
+            images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
+            height, width = height + pad_h, width + pad_w
+        return images
+
+    # ---- PIL convenience ----------------------------------------------------------------
+
+    def batch_size(self, pixels: int) -> int:
+        """How many contents of `pixels` each to stack into one batch."""
+        return max(1, BATCH_PIXELS.get(self.device.type, 1) // max(pixels, 1))
+
+    def stylize_images(
+        self,
+        images: Sequence[Image.Image],
+        style: StyleSpec | WeightedStyles,
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+        size: int = 1024,
+        style_size: int = 512,
+    ) -> list[Image.Image]:
+        """Stylize several RGB images with one style, batching runs of equal sizes."""
+        styles = self._styles_of(style, style_size)
+        resized = [resize_longer_side(image.convert("RGB"), size) for image in images]
+        outputs: list[Image.Image] = []
+        start = 0
+        while start < len(resized):
+            first = resized[start]
+            limit = self.batch_size(first.width * first.height)
+            stop = start + 1
+            while stop < len(resized) and stop - start < limit and resized[stop].size == first.size:
+                stop += 1
+            batch = torch.stack([to_tensor(image) for image in resized[start:stop]])
+            painted = self.stylize_batch(batch, styles, alpha=alpha, preserve_color=preserve_color)
+            outputs.extend(to_image(tensor) for tensor in painted)
+            start = stop
+        return outputs
+
+    def stylize_styles(
+        self,
+        image: Image.Image,
+        styles: Sequence[StyleSpec | WeightedStyles],
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+        size: int = 1024,
+        style_size: int = 512,
+    ) -> Iterator[Image.Image]:
+        """One RGB image in each of several styles, its features encoded once (grid rows)."""
+        batch = to_tensor(resize_longer_side(image.convert("RGB"), size))[None]
+        style_sets = [self._styles_of(style, style_size) for style in styles]
+        for painted in self.stylize_each(
+            batch, style_sets, alpha=alpha, preserve_color=preserve_color
+        ):
+            yield to_image(painted[0])
+
+    def stylize(
+        self,
+        content: ImageSource,
+        style: StyleSpec,
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+        size: int = 1024,
+        style_size: int = 512,
+    ) -> Image.Image:
+        """One content (path or PIL) in the given style(s) -> PIL RGB at the resized size."""
+        image = read_image(content).rgb if not isinstance(content, Image.Image) else content
+        return self.stylize_images(
+            [image],
+            style,
+            alpha=alpha,
+            preserve_color=preserve_color,
+            size=size,
+            style_size=style_size,
+        )[0]
+
+    def _styles_of(self, style: StyleSpec | WeightedStyles, style_size: int) -> WeightedStyles:
+        """Already-encoded styles pass through; anything else goes through the cache."""
+        if isinstance(style, list) and style and isinstance(style[0][0], StyleState):
+            return style
+        return self.style_state(style, style_size)
+
+
+def _identity(source: ImageSource) -> tuple:
+    """A cache key that changes when the file (or the image's pixels) change."""
+    if isinstance(source, Image.Image):
+        digest = hashlib.blake2b(source.tobytes(), digest_size=16).hexdigest()
+        return ("pixels", source.mode, source.size, digest)
+    path = Path(source)
+    try:
+        stat = path.stat()
+    except OSError:
+        return ("path", str(path))
+    return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _expand(state: StyleState, batch: int) -> StyleState:
+    """A style encoded once, viewed (not copied) as `batch` identical samples."""
+    if batch == 1:
+        return state
+    return StyleState(
+        *(StyleKeys(*(t.expand(batch, *t.shape[1:]) for t in keys)) for keys in state)
+    )
+
+
+def to_tensor(image: Image.Image) -> Tensor:
+    """PIL RGB -> (3, H, W) float in [0, 1]."""
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.height, image.width, 3).permute(2, 0, 1).float().div_(255)
+
+
+def to_image(tensor: Tensor) -> Image.Image:
+    """(3, H, W) float in [0, 1] -> PIL RGB."""
+    pixels = tensor.mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.fromarray(pixels.numpy(), "RGB")

@@ -1,0 +1,159 @@
+"""Reading and writing images safely: every way a file can be bad becomes one `ImageError`.
+
+Reading returns upright 8-bit RGB plus the alpha channel, if any. Why each rule:
+- EXIF orientation is applied, so a portrait phone photo comes back portrait;
+- CMYK, palette, grayscale, 16-bit and float images are converted to 8-bit RGB (16-bit
+  values are scaled, not clipped), because the network sees RGB in [0, 1];
+- alpha (RGBA, LA, palette transparency) is returned separately: it is written back onto
+  the stylized image for PNG and WebP outputs and dropped for JPEG, which has none;
+- a decompression bomb (more than `MAX_PIXELS`) is refused before its pixels are decoded;
+- images under `MIN_SIDE` pixels a side are refused: they hold too little for a style.
+
+Writing is atomic (`a2k_cli.atomic.atomic_path`), so an output is complete or absent.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from a2k_cli.atomic import atomic_path
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
+ALPHA_FORMATS = (".png", ".webp")
+MIN_SIDE = 16
+MAX_PIXELS = 16384 * 16384  # 268 MP: well above any camera, far below what exhausts memory
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    rgb: Image.Image  # mode "RGB", upright
+    alpha: Image.Image | None  # mode "L", same size, or None when the file has none
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in EXTENSIONS
+
+
+def image_files(path: Path) -> list[Path]:
+    """A file as given, or the images directly inside a folder (sorted; not recursive)."""
+    path = Path(path)
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and is_image_path(p))
+    return [path]
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Decode `path` into upright 8-bit RGB (+ alpha), or raise a one-line ImageError."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if not path.is_file():
+        raise ImageError(f"{path}: not a file")
+    if not is_image_path(path):
+        known = " ".join(EXTENSIONS)
+        raise ImageError(f"{path}: unsupported extension {path.suffix!r} (expected {known})")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"{path}: {width}x{height} is too large "
+                        f"(more than {MAX_PIXELS / 1e6:.0f} megapixels)"
+                    )
+                im.load()
+                loaded = _to_rgb(ImageOps.exif_transpose(im))
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{path}: refused as a decompression bomb (too many pixels)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageError(f"{path}: cannot decode ({reason})") from None
+    width, height = loaded.rgb.size
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{path}: {width}x{height} is too small (at least {MIN_SIDE} px a side)")
+    return loaded
+
+
+def _to_rgb(im: Image.Image) -> LoadedImage:
+    if im.mode in SIXTEEN_BIT_MODES:
+        wide = np.asarray(im, dtype=np.float32)
+        if im.mode.startswith("I;16") or wide.max(initial=0) > 255:
+            wide = wide / 257.0
+        gray = Image.fromarray(np.clip(wide + 0.5, 0, 255).astype(np.uint8), "L")
+        return LoadedImage(gray.convert("RGB"), None)
+    if im.mode == "F":
+        gray = Image.fromarray(np.clip(np.asarray(im) * 255 + 0.5, 0, 255).astype(np.uint8))
+        return LoadedImage(gray.convert("RGB"), None)
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        return LoadedImage(rgba.convert("RGB"), rgba.getchannel("A"))
+    return LoadedImage(im.convert("RGB"), None)
+
+
+def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
+    """Scale so the longer side is `size` (up or down, as `--size` says); 0 keeps it."""
+    width, height = image.size
+    if size <= 0 or max(width, height) == size:
+        return image
+    scale = size / max(width, height)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(new, Image.LANCZOS)
+
+
+def format_suffix(fmt: str) -> str:
+    """'png' | 'jpg' | 'jpeg' | 'webp' (with or without a dot) -> the file suffix."""
+    key = fmt.lower().lstrip(".")
+    if key not in FORMATS:
+        raise ImageError(f"unknown output format {fmt!r} (choose png, jpg or webp)")
+    return FORMATS[key]
+
+
+def output_name(content_path: str | Path, style_path: str | Path | list, fmt: str = "png") -> str:
+    """The file name `a2k stylize` and `a2k grid` give a pair: `<content-stem>_<style-stem>.<fmt>`.
+
+    Several blended styles join their stems with `+`. `a2k eval` matches outputs to their
+    sources by this rule.
+    """
+    styles = style_path if isinstance(style_path, list) else [style_path]
+    style_stem = "+".join(Path(s).stem for s in styles)
+    return f"{Path(content_path).stem}_{style_stem}{format_suffix(fmt)}"
+
+
+def write_image(
+    image: Image.Image,
+    path: str | Path,
+    *,
+    quality: int = 92,
+    alpha: Image.Image | None = None,
+) -> Path:
+    """Save atomically in the format the suffix names; alpha is kept for PNG and WebP only."""
+    path = Path(path)
+    suffix = format_suffix(path.suffix)
+    if alpha is not None and suffix in ALPHA_FORMATS:
+        if alpha.size != image.size:
+            alpha = alpha.resize(image.size, Image.LANCZOS)
+        image = image.convert("RGBA")
+        image.putalpha(alpha)
+    options = {"quality": quality} if suffix in (".jpg", ".webp") else {"optimize": False}
+    with atomic_path(path) as tmp:
+        image.save(tmp, format={".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[suffix], **options)
+    return path
