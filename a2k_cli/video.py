@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import imageio_ffmpeg
 import numpy as np
@@ -33,6 +33,9 @@ import torch
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.temporal import FlickerMeter, Stabilizer
+
+if TYPE_CHECKING:
+    from a2k_cli.engine import StyleSpec, Stylizer
 
 # imageio-ffmpeg warns whenever the decoded size differs from the source's: that is our resize.
 logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
@@ -213,13 +216,6 @@ def mux(video: Path, src: Path, dst: Path, clip: Clip, start: float, duration: f
     raise VideoError(f"{dst}: could not write the video ({_ffmpeg_reason(result.stderr)})")
 
 
-def default_batch_size(stylizer: Any, pixels: int) -> int:
-    """Batches pay on accelerators; on CPU one frame at a time is as fast and uses less memory."""
-    if stylizer.device.type == "cpu":
-        return 1
-    return max(1, min(8, (1280 * 720 * 4) // max(pixels, 1)))
-
-
 def _to_tensor(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
 
@@ -242,8 +238,8 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 def stylize_video(
     src: str | Path,
     dst: str | Path,
-    stylizer: Any,
-    style: Any,
+    stylizer: Stylizer,
+    style: StyleSpec,
     *,
     size: int = 0,
     style_size: int = 512,
@@ -275,7 +271,7 @@ def stylize_video(
         styles = stylizer.style_state(style, style_size)
         video_only = Path(scratch) / "video.mp4"
         done = 0
-        batch = batch_size or default_batch_size(stylizer, clip.width * clip.height)
+        batch = batch_size or stylizer.batch_size(clip.width * clip.height)
         with frame_writer(video_only, clip, crf) as write:
             for chunk in _batches(frames, batch):
                 content = _to_tensor(chunk)

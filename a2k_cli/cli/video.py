@@ -132,4 +132,5 @@ def video_command(
         f"wrote {target}: {report.frames} frames, {width}×{height} at {report.fps:g} fps, "
         f"audio {report.audio}, {report.frames_per_second:.1f} frames/s",
         highlight=False,
+        soft_wrap=True,
     )
