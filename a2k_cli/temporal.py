@@ -85,8 +85,8 @@ class FlickerMeter:
 
     still: float = 2 / 255
     moving: float = 16 / 255
-    _sums: dict[str, float] = field(default_factory=dict)
-    _previous: tuple[Tensor, Tensor, Tensor] | None = None
+    _sums: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _previous: tuple[Tensor, Tensor, Tensor] | None = field(default=None, init=False, repr=False)
 
     def update(self, content: Tensor, output: Tensor) -> None:
         """content, output: (B, 3, H, W) in [0, 1], consecutive frames of one clip."""

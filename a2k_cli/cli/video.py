@@ -53,7 +53,7 @@ def video_command(
     size: int = typer.Option(
         0, min=0, help="Longer side of the output in pixels; 0 keeps the input's size."
     ),
-    style_size: int = typer.Option(512, min=64, help="Longer side the style is encoded at."),
+    style_size: int = typer.Option(512, min=16, help="Longer side the style is encoded at."),
     alpha: float = typer.Option(
         1.0, min=0.0, max=1.0, help="Style strength: 0 keeps the content, 1 is fully stylized."
     ),
