@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import PYTHON, publish, run_child
+from common import PYTHON, RESULTS, publish, run_child
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = (  # (script, takes --model)
@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--only", help="Comma-separated script names (e.g. quality,peer).")
     args = parser.parse_args()
     wanted = set(args.only.split(",")) if args.only else None
+    if wanted is None:  # a full run: nothing stale may reach the README
+        for old in [*RESULTS.glob("*.json"), *RESULTS.glob("*.jpg")]:
+            old.unlink()
     rows, failed = [], []
     start = time.perf_counter()
     for script, takes_model in SCRIPTS:
