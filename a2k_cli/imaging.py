@@ -82,7 +82,7 @@ def read_image(path: str | Path) -> LoadedImage:
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: refused as a decompression bomb (too many pixels)") from None
+        raise ImageError(f"{path}: too large to decode safely (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageError(f"{path}: cannot decode ({reason})") from None

@@ -1,0 +1,184 @@
+"""`a2k stylize` through the CLI: the bad-input battery, batches, naming, overwrite, options."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from a2k_cli.cli import app
+
+runner = CliRunner()
+
+
+def picture(width: int, height: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.fixture
+def style(tmp_path):
+    path = tmp_path / "style.png"
+    picture(64, 64, 7).save(path)
+    return path
+
+
+def run(tiny_weights, *args):
+    cli = ["stylize", *map(str, args), "--model", str(tiny_weights), "--size", "64"]
+    return runner.invoke(app, [*cli, "--style-size", "64"])
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+def truncated_jpeg(path):
+    picture(64, 64).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def bomb_png(path):
+    from tests.test_imaging import huge_png_header
+
+    huge_png_header(path, 100_000, 100_000)
+
+
+BAD_INPUTS = {
+    "missing.jpg": ("no such file", lambda p: None),
+    "empty.jpg": ("empty file", lambda p: p.write_bytes(b"")),
+    "truncated.jpg": ("cannot decode", truncated_jpeg),
+    "text.jpg": ("not an image", lambda p: p.write_text("just text")),
+    "image.xyz": ("unsupported extension", lambda p: picture(32, 32).save(p, format="PNG")),
+    "tiny.png": ("too small", lambda p: picture(8, 40).save(p)),
+    "bomb.png": ("too large", bomb_png),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_content_is_one_line_error_and_no_output(tmp_path, tiny_weights, style, name):
+    message, make = BAD_INPUTS[name]
+    make(tmp_path / name)
+    before = set(tmp_path.iterdir())
+    result = run(tiny_weights, tmp_path / name, "--style", style, "-o", tmp_path / "out.png")
+    assert message in one_line_error(result)
+    assert result.exit_code == 1
+    assert set(tmp_path.iterdir()) == before  # no output, no temp file
+
+
+@pytest.mark.parametrize(
+    "mode, suffix, alpha", [("CMYK", ".jpg", False), ("P", ".png", False),
+                            ("L", ".png", False), ("RGBA", ".png", True)]
+)  # fmt: skip
+def test_unusual_modes_are_stylized(tmp_path, tiny_weights, style, mode, suffix, alpha):
+    source = tmp_path / f"in{suffix}"
+    picture(48, 32).convert(mode).save(source)
+    result = run(tiny_weights, source, "--style", style, "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out.png") as out:
+        assert out.size == (64, 43) and ("A" in out.getbands()) == alpha
+
+
+def test_sixteen_bit_png(tmp_path, tiny_weights, style):
+    wide = np.linspace(0, 65535, 40 * 40).reshape(40, 40).astype(np.uint16)
+    Image.fromarray(wide).save(tmp_path / "deep.png")
+    assert run(tiny_weights, tmp_path / "deep.png", "--style", style).exit_code == 0
+    assert (tmp_path / "deep_style.png").is_file()  # default: beside the content
+
+
+def test_exif_rotated_photo_keeps_its_orientation(tmp_path, tiny_weights, style):
+    image, source = picture(64, 32), tmp_path / "phone.jpg"
+    exif = image.getexif()
+    exif[0x0112] = 8  # rotate 90° counter-clockwise on display
+    image.save(source, exif=exif)
+    result = run(tiny_weights, source, "--style", style, "-o", tmp_path / "o.jpg")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "o.jpg") as out:
+        assert out.size == (32, 64) and out.format == "JPEG"
+
+
+def test_batch_with_a_bad_file_writes_the_rest(tmp_path, tiny_weights, style):
+    contents = tmp_path / "contents"
+    contents.mkdir()
+    for i in range(3):
+        picture(64, 40, i).save(contents / f"c{i}.jpg")
+    (contents / "broken.jpg").write_text("not an image")
+    (contents / "notes.txt").write_text("ignored: not an image extension")
+    out = tmp_path / "out"
+    result = run(tiny_weights, contents, "--style", style, "-o", out, "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["written"], summary["failed"]) == (3, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["c0_style.png", "c1_style.png", "c2_style.png"]
+    assert "broken.jpg" in result.stderr
+
+
+def test_existing_outputs_need_overwrite(tmp_path, tiny_weights, style):
+    picture(64, 40).save(tmp_path / "c.jpg")
+    target = tmp_path / "done.png"
+    target.write_bytes(b"keep me")
+    result = run(tiny_weights, tmp_path / "c.jpg", "--style", style, "-o", target)
+    assert result.exit_code == 1 and "--overwrite" in result.output
+    assert target.read_bytes() == b"keep me"
+    result = run(tiny_weights, tmp_path / "c.jpg", "--style", style, "-o", target, "--overwrite")
+    assert result.exit_code == 0 and Image.open(target).size == (64, 40)
+
+
+def test_original_size_and_formats(tmp_path, tiny_weights, style):
+    picture(333, 517).save(tmp_path / "odd.png")
+    cli = ["stylize", str(tmp_path / "odd.png"), "--style", str(style), "--size", "0"]
+    cli += ["--model", str(tiny_weights), "--style-size", "64", "--format", "webp", "-o", "out"]
+    result = runner.invoke(app, [*cli[:-1], str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "odd_style.webp") as out:
+        assert out.size == (333, 517) and out.format == "WEBP"
+
+
+def test_blended_styles_are_named_and_weighed(tmp_path, tiny_weights, style):
+    picture(64, 40).save(tmp_path / "c.png")
+    other = tmp_path / "other.png"
+    picture(64, 64, 3).save(other)
+    args = [tmp_path / "c.png", "--style", style, "--style", other, "-w", "0.7", "-w", "0.3"]
+    assert run(tiny_weights, *args).exit_code == 0
+    assert (tmp_path / "c_style+other.png").is_file()
+    mismatch = run(tiny_weights, tmp_path / "c.png", "--style", style, "--style", other, "-w", "1")
+    assert mismatch.exit_code == 2 and "--style-weight" in one_line_error(mismatch)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--alpha", "1.5"], "--alpha"),
+        (["--quality", "0"], "--quality"),
+        (["--format", "gif"], "format"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path, tiny_weights, style, args, message):
+    picture(64, 40).save(tmp_path / "c.png")
+    result = run(tiny_weights, tmp_path / "c.png", "--style", style, *args)
+    assert result.exit_code == 2 and message in one_line_error(result)
+
+
+def test_one_output_file_for_several_contents_is_a_usage_error(tmp_path, tiny_weights, style):
+    for name in ("a.png", "b.png"):
+        picture(32, 32).save(tmp_path / name)
+    result = run(tiny_weights, tmp_path / "a.png", tmp_path / "b.png", "--style", style,
+                 "-o", tmp_path / "x.png")  # fmt: skip
+    assert result.exit_code == 2 and "folder" in one_line_error(result)
+
+
+def test_bad_style_and_unknown_model(tmp_path, tiny_weights, style):
+    picture(64, 40).save(tmp_path / "c.png")
+    (tmp_path / "s.jpg").write_bytes(b"")
+    result = run(tiny_weights, tmp_path / "c.png", "--style", tmp_path / "s.jpg")
+    assert result.exit_code == 1 and "style" in one_line_error(result)
+    result = runner.invoke(
+        app, ["stylize", str(tmp_path / "c.png"), "--style", str(style), "--model", "no-such"]
+    )
+    assert result.exit_code == 1 and "no-such" in one_line_error(result)
