@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from a2k_cli.cli.app import console, err_console, fail
 
@@ -72,6 +71,8 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
         console.print_json(json.dumps(summary))
     else:
         if len(results) > 1:
+            from rich.table import Table
+
             table = Table("content", "style", "output", "result")
             for r in results:
                 shown = r.status if r.status == WRITTEN else f"[red]{r.status}[/]: {r.message}"

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from a2k_cli.cli.app import app, err_console, fail
 from a2k_cli.cli.batch import (
@@ -94,6 +93,14 @@ def grid(
 
     rows: list[tuple[str, object]] = []
     tiles: list[list] = []
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
         task = bar.add_task("grid", total=len(content_paths))

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from a2k_cli.cli.app import app, err_console, fail
 from a2k_cli.cli.batch import (
@@ -99,6 +98,14 @@ def stylize(
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     jobs = plan_outputs(contents, style, output, fmt)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     from a2k_cli.imaging import ImageError
 
     tic = time.perf_counter()
