@@ -20,11 +20,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        # mkstemp makes 0600 (and some writers replace the file): give the usual permissions
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
