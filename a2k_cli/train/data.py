@@ -7,10 +7,11 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from a2k_cli.engine import to_tensor
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 MIN_SIDE = 32  # images smaller than this carry no usable texture and are skipped
@@ -47,11 +48,6 @@ def split(files: list[Path], val_percent: int, validation: bool) -> list[Path]:
 def load_rgb(path: Path) -> Image.Image:
     with Image.open(path) as im:
         return ImageOps.exif_transpose(im).convert("RGB")
-
-
-def to_tensor(image: Image.Image) -> Tensor:
-    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return data.view(image.height, image.width, 3).permute(2, 0, 1).float().div(255)
 
 
 def random_crop(image: Image.Image, load_size: int, crop_size: int, rng: random.Random) -> Tensor:
