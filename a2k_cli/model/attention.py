@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
@@ -103,18 +104,32 @@ def a2k_attend(
     for start in range(0, nc, step):
         qc, q2c = qb[:, :, start : start + step], q2b[:, :, start : start + step]
         # DA: every content position over all aggregated style keys (no 1/sqrt(d) scaling)
-        logits = torch.einsum("bhnrd,bhzd->bhnrz", qc, style.agg_keys)
-        da_out.append(torch.einsum("bhnrz,bhzd->bhnrd", logits.softmax(-1), style.agg_values))
+        b, h, n, r, d = qc.shape
+        da = attention(qc.reshape(b, h, n * r, d), style.agg_keys, style.agg_values)
+        da_out.append(da.view(b, h, n, r, -1))
         # PA step 1: block matching by summed position-wise similarity
         match = torch.einsum("bhnk,bhzk->bhnz", q2c.flatten(-2), k2_flat).argmax(-1)
         keys = gather_blocks(style.block_keys, match)
         values = gather_blocks(style.block_values, match)
         # PA step 2: local attention inside the matched style block
-        weights = torch.einsum("bhnrd,bhnjd->bhnrj", q2c, keys).softmax(-1)
-        pa_out.append(torch.einsum("bhnrj,bhnjd->bhnrd", weights, values))
+        pa_out.append(attention(q2c, keys, values))
     da = from_blocks(torch.cat(da_out, 2), block, height, width)
     pa = from_blocks(torch.cat(pa_out, 2), block, height, width)
     return da, pa
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """softmax(q kᵀ) v over the last two dims, unscaled, as the authors compute it.
+
+    PyTorch's fused kernel is ~3x faster on CPU and never holds the whole logits matrix,
+    but only when keys and values share a head width (the learned modules); the loss's
+    parameter-free version has wider keys and takes the plain path.
+    """
+    if q.shape[-1] == v.shape[-1]:
+        lead = q.shape[:-2]  # the fused kernel wants 4-d (batch, heads, length, width)
+        q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (q, k, v))
+        return F.scaled_dot_product_attention(q, k, v, scale=1.0).view(*lead, *q.shape[-2:])
+    return torch.matmul(torch.matmul(q, k.transpose(-1, -2)).softmax(-1), v)
 
 
 def gather_blocks(blocks: Tensor, index: Tensor) -> Tensor:
