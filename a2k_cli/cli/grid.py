@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 
+from a2k_cli.cli import options
 from a2k_cli.cli.app import app, err_console, fail
 from a2k_cli.cli.batch import (
     EXISTS,
@@ -52,17 +53,17 @@ def grid(
     size: int = typer.Option(
         1024, min=0, help="Longer side of each saved pair in pixels; 0 keeps the content's size."
     ),
-    style_size: int = typer.Option(512, min=16, help="Longer side the styles are encoded at."),
-    alpha: float = typer.Option(1.0, help="Style strength: 0 keeps the content, 1 full style."),
+    style_size: int = options.STYLE_SIZE,
+    alpha: float = options.ALPHA,
     preserve_color: bool = typer.Option(
         False, "--preserve-color", help="Keep the contents' colours, take the styles' texture."
     ),
-    model: str = typer.Option("lite", help="Bundled model name or weights file."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    model: str = options.MODEL,
+    device: str = options.DEVICE,
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp, for the pairs."),
-    quality: int = typer.Option(92, help="JPEG/WebP quality, 1-100."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    quality: int = options.QUALITY,
+    overwrite: bool = options.OVERWRITE,
+    as_json: bool = options.AS_JSON,
 ) -> None:
     """Stylize every content with every style; exit code 0 all written, 1 some not, 2 usage."""
     check_options(alpha, quality, fmt)

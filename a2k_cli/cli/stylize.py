@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from a2k_cli.cli import options
 from a2k_cli.cli.app import app, err_console, fail
 from a2k_cli.cli.batch import (
     EXISTS,
@@ -82,17 +83,17 @@ def stylize(
     size: int = typer.Option(
         1024, min=0, help="Longer side of the output in pixels; 0 keeps the content's size."
     ),
-    style_size: int = typer.Option(512, min=16, help="Longer side the style is encoded at."),
-    alpha: float = typer.Option(1.0, help="Style strength: 0 keeps the content, 1 full style."),
+    style_size: int = options.STYLE_SIZE,
+    alpha: float = options.ALPHA,
     preserve_color: bool = typer.Option(
         False, "--preserve-color", help="Keep the content's colours, take the style's texture."
     ),
-    model: str = typer.Option("lite", help="Bundled model name or weights file."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    model: str = options.MODEL,
+    device: str = options.DEVICE,
     fmt: str = typer.Option(None, "--format", help="png, jpg or webp [default: png]."),
-    quality: int = typer.Option(92, help="JPEG/WebP quality, 1-100."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    quality: int = options.QUALITY,
+    overwrite: bool = options.OVERWRITE,
+    as_json: bool = options.AS_JSON,
 ) -> None:
     """Stylize images; exit code 0 all written, 1 some failed or skipped, 2 usage error."""
     check_options(alpha, quality, fmt)

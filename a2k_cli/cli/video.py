@@ -17,6 +17,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from a2k_cli.cli import options
 from a2k_cli.cli.app import app, console, err_console, fail
 
 
@@ -53,15 +54,13 @@ def video_command(
     size: int = typer.Option(
         0, min=0, help="Longer side of the output in pixels; 0 keeps the input's size."
     ),
-    style_size: int = typer.Option(512, min=16, help="Longer side the style is encoded at."),
-    alpha: float = typer.Option(
-        1.0, min=0.0, max=1.0, help="Style strength: 0 keeps the content, 1 is fully stylized."
-    ),
+    style_size: int = options.STYLE_SIZE,
+    alpha: float = options.ALPHA,
     preserve_color: bool = typer.Option(
         False, "--preserve-color", help="Keep the video's own colours."
     ),
-    model: str = typer.Option("lite", help="Bundled model name or weights file."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
+    model: str = options.MODEL,
+    device: str = options.DEVICE,
     start: float = typer.Option(0.0, min=0.0, help="Start this many seconds into the input."),
     duration: float = typer.Option(
         None, min=0.0, help="Stylize at most this many seconds (default: to the end)."
