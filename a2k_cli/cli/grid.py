@@ -55,9 +55,7 @@ def grid(
     ),
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
-    preserve_color: bool = typer.Option(
-        False, "--preserve-color", help="Keep the contents' colours, take the styles' texture."
-    ),
+    preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp, for the pairs."),

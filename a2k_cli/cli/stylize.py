@@ -85,9 +85,7 @@ def stylize(
     ),
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
-    preserve_color: bool = typer.Option(
-        False, "--preserve-color", help="Keep the content's colours, take the style's texture."
-    ),
+    preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
     fmt: str = typer.Option(None, "--format", help="png, jpg or webp [default: png]."),

@@ -56,9 +56,7 @@ def video_command(
     ),
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
-    preserve_color: bool = typer.Option(
-        False, "--preserve-color", help="Keep the video's own colours."
-    ),
+    preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
     start: float = typer.Option(0.0, min=0.0, help="Start this many seconds into the input."),
