@@ -28,11 +28,10 @@ from a2k_cli.engine import to_tensor
 from a2k_cli.imaging import ImageError, output_name, read_image, resize_longer_side
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.losses import content_loss, global_style_loss
-from a2k_cli.weights import WeightsError, load_encoder_state, vgg_encoder_state
+from a2k_cli.weights import encoder_from_state, load_encoder_state, vgg_encoder_state
 
 DEFAULT_SIZE = 512
 CONTENT_LEVELS = slice(3, 5)  # relu4_1, relu5_1
-WIDTH_KEYS = ("conv11", "conv21", "conv31", "conv41", "conv51")  # first conv of each stage
 
 
 @dataclass(frozen=True)
@@ -78,20 +77,6 @@ def match_outputs(
         else:
             unmatched.append(Path(output))
     return matched, unmatched
-
-
-def encoder_from_state(state: dict[str, Tensor]) -> Encoder:
-    """A frozen encoder whose widths are read off the tensors (lite, paper, teacher)."""
-    try:
-        widths = tuple(int(state[f"{key}.weight"].shape[0]) for key in WIDTH_KEYS)
-    except KeyError as exc:
-        raise WeightsError(f"not an encoder: missing tensor {exc.args[0]!r}") from None
-    encoder = Encoder(widths)
-    try:
-        encoder.load_state_dict(state)
-    except RuntimeError as exc:
-        raise WeightsError(f"encoder tensors do not fit: {str(exc).splitlines()[0]}") from None
-    return encoder.eval().requires_grad_(False)
 
 
 def loss_network(

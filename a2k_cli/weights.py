@@ -19,6 +19,7 @@ from torch import Tensor
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import A2KNet, Preset
+from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
 
 FORMAT_VERSION = "1"
@@ -128,6 +129,23 @@ def load_encoder_state(path: str | Path) -> dict[str, Tensor]:
     if any(k.startswith("encoder.") for k in state):
         return {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
     return {k: v for k, v in state.items() if "_aux" not in k}
+
+
+ENCODER_WIDTH_KEYS = ("conv11", "conv21", "conv31", "conv41", "conv51")  # first conv per stage
+
+
+def encoder_from_state(state: dict[str, Tensor]) -> Encoder:
+    """A frozen encoder whose widths are read off the tensors (lite, paper, teacher)."""
+    try:
+        widths = tuple(int(state[f"{key}.weight"].shape[0]) for key in ENCODER_WIDTH_KEYS)
+    except KeyError as exc:
+        raise WeightsError(f"not an encoder: missing tensor {exc.args[0]!r}") from None
+    encoder = Encoder(widths)
+    try:
+        encoder.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"encoder tensors do not fit: {str(exc).splitlines()[0]}") from None
+    return encoder.eval().requires_grad_(False)
 
 
 def vgg_encoder_state(vgg: str | Path) -> dict[str, Tensor]:

@@ -11,7 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.data import is_validation, scan_images
+from a2k_cli.train.losses import attention_style_loss, attention_style_targets, global_style_loss
+from a2k_cli.train.objective import StyleTransferObjective
 from a2k_cli.train.trainer import TrainConfig, Trainer, lr_factor
 from a2k_cli.weights import load
 from tests.conftest import ROOT
@@ -78,8 +81,10 @@ def encoder_file(tiny_weights):
 def test_train_runs_logs_previews_and_exports_weights_with_metadata(
     folders, tmp_path, encoder_file
 ):
-    trainer = Trainer(tiny_config(folders, tmp_path / "run", encoder=encoder_file))
-    summary = trainer.run()
+    cfg = tiny_config(
+        folders, tmp_path / "run", encoder=encoder_file, loss_network=encoder_file, global_levels=5
+    )
+    summary = Trainer(cfg).run()
     run = tmp_path / "run"
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4]
@@ -91,6 +96,8 @@ def test_train_runs_logs_previews_and_exports_weights_with_metadata(
     net = load(run / "model.safetensors")
     training = json.loads(net.meta["training"])
     assert training["steps"] == 4 and training["data"]["content_train"] == 12
+    config = json.loads(net.meta["config"])
+    assert config["loss_network"] == encoder_file and config["global_levels"] == 5
     assert summary["steps"] == 4 and not summary["interrupted"]
     # the frozen encoder is the one we asked for; the trained parts moved
     source = load(encoder_file)
@@ -98,6 +105,35 @@ def test_train_runs_logs_previews_and_exports_weights_with_metadata(
     assert not torch.equal(
         net.decoder.decoder_layer_1[1].weight, source.decoder.decoder_layer_1[1].weight
     )
+
+
+def test_objective_measures_with_the_loss_network_over_the_requested_levels(tiny_weights):
+    net = load(tiny_weights)
+    torch.manual_seed(123)  # a judge that differs from the model's own encoder
+    judge = Encoder(net.encoder.widths).requires_grad_(False)
+    for conv in judge.children():  # He init keeps relu5_1 alive, so its statistics count
+        torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    assert not torch.equal(judge.conv11.weight, net.encoder.conv11.weight)
+    content, style = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    judged = StyleTransferObjective(net, 10.0, 1.25, 0.0, judge, global_levels=5)
+    total, terms, output = judged(content, style)
+    assert terms["global"].item() == pytest.approx(
+        global_style_loss(judge(output), judge(style)).item(), rel=1e-5
+    )
+    relu5 = global_style_loss(judge(output)[4:], judge(style)[4:]).item()
+    four_levels = global_style_loss(judge(output)[:4], judge(style)[:4]).item()
+    assert relu5 > 1e-4 * four_levels  # so that counting relu5_1 or not is visible
+    assert terms["global"].item() == pytest.approx(four_levels + relu5, rel=1e-6)
+    targets = attention_style_targets(judge(content), judge(style))
+    assert terms["attn"].item() == pytest.approx(
+        attention_style_loss(judge(output), targets).item(), rel=1e-5
+    )
+    assert total.item() == pytest.approx(10 * terms["global"].item() + 1.25 * terms["attn"].item())
+    # without a loss network the model's own encoder measures, over relu1_1..relu4_1
+    _, own, output = StyleTransferObjective(net, 10.0, 1.25, 0.0)(content, style)
+    expected = global_style_loss(net.encode(output)[:4], net.encode(style)[:4])
+    assert own["global"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert own["global"].item() != pytest.approx(terms["global"].item(), rel=1e-2)
 
 
 def test_interrupt_then_resume_matches_an_uninterrupted_run(folders, tmp_path, encoder_file):

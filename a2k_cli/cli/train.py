@@ -41,6 +41,11 @@ def train(
     ),
     vgg: Path = typer.Option(None, help="paper: the authors' vgg_normalised.pth."),
     init: str = typer.Option(None, help="Start from these weights (model name or file)."),
+    loss_network: str = typer.Option(
+        None,
+        help="Measure the losses with this encoder file (e.g. the distillation teacher) "
+        "instead of the model's own encoder.",
+    ),
     steps: int = typer.Option(
         None, min=1, help="Total steps [default: 20000]; with --resume, changes the run's length."
     ),
@@ -53,6 +58,9 @@ def train(
     lambda_global: float = typer.Option(10.0, help="Weight of the global (mean/std) style loss."),
     lambda_attn: float = typer.Option(1.25, help="Weight of the attention-weighted style loss."),
     lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
+    global_levels: int = typer.Option(
+        4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
+    ),
     warmup: int = typer.Option(
         0, min=0, help="Steps of fading feature reconstruction first (0 = the paper's recipe)."
     ),
@@ -87,10 +95,11 @@ def train(
             fail(f"{out} already holds a run; use --resume {out} or another --out")
         cfg = TrainConfig(
             data=str(data), styles=str(styles), out=str(out), preset=preset, encoder=encoder,
-            vgg=str(vgg) if vgg else None, init=init, steps=steps or 20000, batch=batch, lr=lr,
+            vgg=str(vgg) if vgg else None, init=init, loss_network=loss_network,
+            steps=steps or 20000, batch=batch, lr=lr,
             crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
-            lambda_content=lambda_content, warmup=warmup, lambda_recon=lambda_recon, seed=seed,
-            device=device, workers=workers,
+            lambda_content=lambda_content, global_levels=global_levels, warmup=warmup,
+            lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip
     try:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a2k_cli.model import A2KNet
+from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.losses import (
     attention_style_loss,
     attention_style_targets,
@@ -18,34 +19,59 @@ from a2k_cli.train.losses import (
 class StyleTransferObjective(nn.Module):
     """content, style -> (weighted total, {term: value}, output image).
 
-    Encoder features of the content and style are computed once and serve the attention
-    targets, the style keys and the losses alike.
+    The global style loss covers relu1_1 … relu{global_levels}_1: the paper stops at
+    relu4_1, which leaves the mean and spread of relu5_1 features free to drift.
+
+    The losses are measured with `loss_network` when one is given, else with the model's
+    own encoder. A separate loss network matters for a distilled encoder: the decoder learns
+    to exploit whatever the student gets wrong (grid textures its deep features miss), and
+    a frozen reference network closes that loophole.
     """
 
     def __init__(
-        self, net: A2KNet, lambda_global: float, lambda_attn: float, lambda_content: float
+        self,
+        net: A2KNet,
+        lambda_global: float,
+        lambda_attn: float,
+        lambda_content: float,
+        loss_network: Encoder | None = None,
+        global_levels: int = 4,
     ):
         super().__init__()
         self.net = net
-        self.weights = {"global": lambda_global, "attn": lambda_attn, "content": lambda_content}
+        self.loss_network = loss_network
+        self.global_levels = global_levels
+        self.weights = {
+            "global": lambda_global,
+            "attn": lambda_attn,
+            "content": lambda_content,
+            "recon": 0.0,  # the trainer's warm-up sets it per step
+        }
+
+    def measure(self, image: Tensor) -> list[Tensor]:
+        return (self.loss_network or self.net.encoder)(image)
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         net = self.net
         with torch.no_grad():
             c_feats, s_feats = net.encode(content), net.encode(style)
-            targets = attention_style_targets(c_feats, s_feats)
+            separate = self.loss_network is not None
+            c_ref = self.measure(content) if separate else c_feats
+            s_ref = self.measure(style) if separate else s_feats
+            targets = attention_style_targets(c_ref, s_ref)
         state = net.prepare_style(s_feats)
         output = net.decode(*net.stylize_features(c_feats, [(state, 1.0)]))
-        o_feats = net.encode(output)
+        o_feats = self.measure(output)
+        n = self.global_levels
         terms = {
-            "global": global_style_loss(o_feats[:4], s_feats[:4]),
+            "global": global_style_loss(o_feats[:n], s_ref[:n]),
             "attn": attention_style_loss(o_feats, targets),
         }
         if self.weights["content"]:
-            terms["content"] = content_loss(o_feats[3:], c_feats[3:])
+            terms["content"] = content_loss(o_feats[3:], c_ref[3:])
         if self.weights["recon"]:
             # warm-up only: a freshly initialised decoder first learns to invert the shallow
             # features, so style losses start from images rather than from noise
-            terms["recon"] = sum(F.mse_loss(o, c) for o, c in zip(o_feats[:3], c_feats[:3]))
+            terms["recon"] = sum(F.mse_loss(o, c) for o, c in zip(o_feats[:3], c_ref[:3]))
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, output

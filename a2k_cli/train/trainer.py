@@ -29,7 +29,14 @@ from a2k_cli.atomic import atomic_path
 from a2k_cli.model import A2KNet
 from a2k_cli.train.data import ImageList, load_rgb, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
-from a2k_cli.weights import load, load_encoder_state, read_metadata, save, vgg_encoder_state
+from a2k_cli.weights import (
+    encoder_from_state,
+    load,
+    load_encoder_state,
+    read_metadata,
+    save,
+    vgg_encoder_state,
+)
 
 
 @dataclass
@@ -41,6 +48,7 @@ class TrainConfig:
     encoder: str | None = None  # lite: encoder source (model name/file); default the bundled model
     vgg: str | None = None  # paper: the authors' vgg_normalised.pth
     init: str | None = None  # start from these weights instead of random A2K/decoder
+    loss_network: str | None = None  # encoder file the losses are measured with (default: own)
     steps: int = 20000
     batch: int = 8
     lr: float = 2e-4
@@ -49,6 +57,7 @@ class TrainConfig:
     lambda_global: float = 10.0
     lambda_attn: float = 1.25
     lambda_content: float = 0.0
+    global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
     seed: int = 0
@@ -230,8 +239,17 @@ class Trainer:
             torch.stack([ImageList(val_s, cfg.crop)[i % len(val_s)] for i in range(n)]),
         )
         self.net = build_network(cfg).to(self.device, memory_format=torch.channels_last)
+        loss_network = None
+        if cfg.loss_network:
+            loss_network = encoder_from_state(load_encoder_state(cfg.loss_network))
+            loss_network.to(self.device, memory_format=torch.channels_last)
         self.plain_objective = StyleTransferObjective(
-            self.net, cfg.lambda_global, cfg.lambda_attn, cfg.lambda_content
+            self.net,
+            cfg.lambda_global,
+            cfg.lambda_attn,
+            cfg.lambda_content,
+            loss_network,
+            cfg.global_levels,
         )
         self.objective = self.plain_objective
         if self.ddp.world > 1:
