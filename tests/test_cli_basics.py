@@ -26,6 +26,20 @@ def test_help_and_version_do_not_import_torch():
     assert "ok" in result.stdout and "info" in result.stdout
 
 
+def run_main_with_torch_loaded(*args: str) -> subprocess.CompletedProcess:
+    argv = ["a2k", *args]
+    code = f"import sys, torch; sys.argv = {argv!r}\nfrom a2k_cli.cli import main\nmain()"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_quick_exit_after_torch_keeps_exit_codes_and_flushes_output(tmp_path):
+    ok = run_main_with_torch_loaded("--version")
+    assert ok.returncode == 0 and ok.stdout.strip() == "a2k 0.1.0"
+    missing = str(tmp_path / "missing.jpg")
+    bad = run_main_with_torch_loaded("stylize", missing, "--style", missing)
+    assert bad.returncode == 1 and bad.stderr.strip() == f"error: style: {missing}: no such file"
+
+
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and "a2k 0.1.0" in result.stdout

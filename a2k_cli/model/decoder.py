@@ -15,7 +15,7 @@ from a2k_cli.model.attention import A2K, StyleKeys
 
 def _conv(cin: int, cout: int, relu: bool = True) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)]
-    return layers + [nn.ReLU()] if relu else layers
+    return layers + [nn.ReLU(inplace=True)] if relu else layers
 
 
 def _up() -> nn.Module:

@@ -45,9 +45,9 @@ class Encoder(nn.Module):
         if index:
             stage, n = STAGES[index - 1]
             for i in range(2, n + 1):
-                x = F.relu(pad_conv(getattr(self, f"conv{stage}{i}"), x))
+                x = F.relu(pad_conv(getattr(self, f"conv{stage}{i}"), x), inplace=True)
             x = F.max_pool2d(x, 2, ceil_mode=True)
-        return F.relu(pad_conv(getattr(self, f"conv{STAGES[index][0]}1"), x))
+        return F.relu(pad_conv(getattr(self, f"conv{STAGES[index][0]}1"), x), inplace=True)
 
     def forward(self, x: Tensor, last: int = 5) -> list[Tensor]:
         """Features up to relu{last}_1 (earlier taps stop the pass early)."""
