@@ -48,20 +48,16 @@ class StyleTransferObjective(nn.Module):
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
-    def measure(self, image: Tensor) -> list[Tensor]:
-        return (self.loss_network or self.net.encoder)(image)
-
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         net = self.net
         with torch.no_grad():
             c_feats, s_feats = net.encode(content), net.encode(style)
-            separate = self.loss_network is not None
-            c_ref = self.measure(content) if separate else c_feats
-            s_ref = self.measure(style) if separate else s_feats
+            judge = self.loss_network
+            c_ref, s_ref = (c_feats, s_feats) if judge is None else (judge(content), judge(style))
             targets = attention_style_targets(c_ref, s_ref)
         state = net.prepare_style(s_feats)
         output = net.decode(*net.stylize_features(c_feats, [(state, 1.0)]))
-        o_feats = self.measure(output)
+        o_feats = (net.encoder if self.loss_network is None else self.loss_network)(output)
         n = self.global_levels
         terms = {
             "global": global_style_loss(o_feats[:n], s_ref[:n]),
