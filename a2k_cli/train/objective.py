@@ -50,14 +50,15 @@ class StyleTransferObjective(nn.Module):
 
     def forward(self, content: Tensor, style: Tensor) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         net = self.net
+        judge = net.encoder if self.loss_network is None else self.loss_network
         with torch.no_grad():
             c_feats, s_feats = net.encode(content), net.encode(style)
-            judge = self.loss_network
-            c_ref, s_ref = (c_feats, s_feats) if judge is None else (judge(content), judge(style))
+            own = judge is net.encoder
+            c_ref, s_ref = (c_feats, s_feats) if own else (judge(content), judge(style))
             targets = attention_style_targets(c_ref, s_ref)
         state = net.prepare_style(s_feats)
         output = net.decode(*net.stylize_features(c_feats, [(state, 1.0)]))
-        o_feats = (net.encoder if self.loss_network is None else self.loss_network)(output)
+        o_feats = judge(output)
         n = self.global_levels
         terms = {
             "global": global_style_loss(o_feats[:n], s_ref[:n]),
