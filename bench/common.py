@@ -114,7 +114,12 @@ def resized_copies(
 
 
 def run_child(cmd: Sequence[object], env: dict | None = None, cwd: Path | None = None) -> dict:
-    """Run a command; wall seconds, its own peak resident memory (MiB), exit code, output."""
+    """Run a command; wall seconds, its own peak resident memory (MiB), exit code, output.
+
+    Children may cache bytecode even where the caller's environment forbids it: an
+    installed package is compiled at install time, and that is the state worth timing.
+    """
+    env = {k: v for k, v in (env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         tic = time.perf_counter()
         proc = subprocess.Popen(list(map(str, cmd)), stdout=out, stderr=err, env=env, cwd=cwd)
