@@ -26,6 +26,22 @@ def test_help_and_version_do_not_import_torch():
     assert "ok" in result.stdout and "info" in result.stdout
 
 
+def test_unreadable_style_fails_before_the_model_loads(tmp_path):
+    bad = tmp_path / "style.jpg"
+    bad.write_bytes(b"not an image")
+    argv = ["a2k", "stylize", str(bad), "--style", str(bad)]
+    code = (
+        f"import sys; sys.argv = {argv!r}\n"
+        "from a2k_cli.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print(code)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "1", result.stderr
+    assert result.stderr.startswith(f"error: style: {bad}")
+
+
 def run_main_with_torch_loaded(*args: str) -> subprocess.CompletedProcess:
     argv = ["a2k", *args]
     code = f"import sys, torch; sys.argv = {argv!r}\nfrom a2k_cli.cli import main\nmain()"

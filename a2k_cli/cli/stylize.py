@@ -105,13 +105,17 @@ def stylize(
         TimeRemainingColumn,
     )
 
-    from a2k_cli.imaging import ImageError
+    from a2k_cli.imaging import ImageError, read_image
 
     tic = time.perf_counter()
+    try:  # before the model loads: a bad style file fails at once
+        blend = [(read_image(path).rgb, weight) for path, weight in blend]
+    except ImageError as exc:
+        fail(f"style: {exc}")
     stylizer = open_stylizer(model, device)
     try:
         styles = stylizer.style_state(blend, style_size)
-    except (ImageError, ValueError) as exc:
+    except ValueError as exc:
         fail(f"style: {exc}")
     label = "+".join(p.name for p in style)
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
