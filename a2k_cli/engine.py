@@ -113,7 +113,8 @@ class Stylizer:
                 batch = [(_expand(state, images.shape[0]), w) for state, w in styles]
                 f3, merged = self.net.stylize_features(feats, batch, alpha)
                 out = self.net.decode(f3, merged)[..., :height, :width]
-                out = out.float().clamp_(0, 1).cpu().contiguous()
+                # pixels stay interleaved (HWC) as the network made them: image writers want that
+                out = out.float().clamp_(0, 1).cpu().contiguous(memory_format=torch.channels_last)
                 yield preserve_colour(out, images) if preserve_color else out
 
     def _to_device(self, images: Tensor) -> Tensor:
