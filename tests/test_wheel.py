@@ -1,0 +1,42 @@
+"""The package as users get it: a wheel installed away from the checkout, weights and all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_installed_wheel_stylizes_with_its_bundled_weights(tmp_path):
+    dist, target, work = tmp_path / "dist", tmp_path / "site", tmp_path / "work"
+    work.mkdir()
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    build = subprocess.run([*pip, "wheel", "--no-deps", "-w", dist, REPO], capture_output=True)
+    assert build.returncode == 0, build.stderr.decode()[-2000:]
+    (wheel,) = dist.glob("a2k_cli-*.whl")
+    install = [*pip, "install", "--no-deps", "--target", target, wheel]
+    assert subprocess.run(install, capture_output=True).returncode == 0
+    # run from elsewhere with the installed copy first on the path, not the checkout
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import a2k_cli.paths as p; print(p.bundled_weights_dir())"],
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=env,
+    )
+    assert Path(where.stdout.strip()) == target / "a2k_cli" / "_bundled"
+    out = work / "out.png"
+    examples = REPO / "examples"
+    cmd = [sys.executable, "-m", "a2k_cli", "stylize", examples / "photo.jpg"]
+    cmd += ["--style", examples / "painting.jpg", "-o", out, "--size", "96"]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
+    assert run.returncode == 0, run.stderr
+    with Image.open(examples / "photo.jpg") as photo, Image.open(out) as painted:
+        assert max(painted.size) == 96
+        assert abs(painted.width / painted.height - photo.width / photo.height) < 0.05
