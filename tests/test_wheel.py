@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_installed_wheel_stylizes_with_its_bundled_weights(tmp_path):
-    dist, target, work = tmp_path / "dist", tmp_path / "site", tmp_path / "work"
+    dist, target, work, src = (tmp_path / name for name in ("dist", "site", "work", "src"))
     work.mkdir()
+    src.mkdir()
+    # build from a copy: setuptools builds in the source tree and would leave build/ there
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    for name in ("a2k_cli", "weights"):
+        shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
-    build = subprocess.run([*pip, "wheel", "--no-deps", "-w", dist, REPO], capture_output=True)
+    build = subprocess.run([*pip, "wheel", "--no-deps", "-w", dist, src], capture_output=True)
     assert build.returncode == 0, build.stderr.decode()[-2000:]
     (wheel,) = dist.glob("a2k_cli-*.whl")
     install = [*pip, "install", "--no-deps", "--target", target, wheel]
