@@ -13,7 +13,12 @@ from PIL import Image
 
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.data import is_validation, scan_images
-from a2k_cli.train.losses import attention_style_loss, attention_style_targets, global_style_loss
+from a2k_cli.train.losses import (
+    attention_style_loss,
+    attention_style_targets,
+    global_style_loss,
+    total_variation,
+)
 from a2k_cli.train.objective import StyleTransferObjective
 from a2k_cli.train.trainer import TrainConfig, Trainer, lr_factor
 from a2k_cli.weights import load
@@ -134,6 +139,25 @@ def test_objective_measures_with_the_loss_network_over_the_requested_levels(tiny
     expected = global_style_loss(net.encode(output)[:4], net.encode(style)[:4])
     assert own["global"].item() == pytest.approx(expected.item(), rel=1e-5)
     assert own["global"].item() != pytest.approx(terms["global"].item(), rel=1e-2)
+
+
+def test_total_variation_is_zero_on_flat_images_and_counts_in_the_objective(tiny_weights):
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert total_variation(flat).item() == 0
+    stripes = torch.zeros(1, 3, 8, 8)
+    stripes[..., ::2] = 1  # every horizontal neighbour differs by 1, no vertical one does
+    assert total_variation(stripes).item() == pytest.approx(1.0)
+    net = load(tiny_weights)
+    content, style = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    torch.manual_seed(0)
+    plain, plain_terms, _ = StyleTransferObjective(net, 10.0, 1.25, 0.0)(content, style)
+    assert "tv" not in plain_terms
+    torch.manual_seed(0)
+    total, terms, output = StyleTransferObjective(net, 10.0, 1.25, 0.0, lambda_tv=500.0)(
+        content, style
+    )
+    assert terms["tv"].item() == pytest.approx(total_variation(output).item())
+    assert total.item() == pytest.approx(plain.item() + 500 * terms["tv"].item(), rel=1e-5)
 
 
 def test_interrupt_then_resume_matches_an_uninterrupted_run(folders, tmp_path, encoder_file):

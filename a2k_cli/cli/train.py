@@ -23,7 +23,7 @@ def progress_bar() -> Progress:
 
 
 def format_losses(record: dict[str, float]) -> str:
-    keys = ("loss", "global", "attn", "content", "recon")
+    keys = ("loss", "global", "attn", "content", "tv", "recon")
     return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
 
 
@@ -58,6 +58,10 @@ def train(
     lambda_global: float = typer.Option(10.0, help="Weight of the global (mean/std) style loss."),
     lambda_attn: float = typer.Option(1.25, help="Weight of the attention-weighted style loss."),
     lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
+    lambda_tv: float = typer.Option(
+        0.0,
+        help="Weight of the output's total variation: keeps flat areas flat (not in the paper).",
+    ),
     global_levels: int = typer.Option(
         4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
     ),
@@ -98,8 +102,8 @@ def train(
             vgg=str(vgg) if vgg else None, init=init, loss_network=loss_network,
             steps=steps or 20000, batch=batch, lr=lr,
             crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
-            lambda_content=lambda_content, global_levels=global_levels, warmup=warmup,
-            lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
+            lambda_content=lambda_content, lambda_tv=lambda_tv, global_levels=global_levels,
+            warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip
     try:

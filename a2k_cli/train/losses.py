@@ -33,6 +33,16 @@ def content_loss(out_feats: Sequence[Tensor], content_feats: Sequence[Tensor]) -
     return sum(F.mse_loss(mvn(o), mvn(c)) for o, c in zip(out_feats, content_feats))
 
 
+def total_variation(image: Tensor) -> Tensor:
+    """Mean absolute difference of neighbouring pixels, down and across.
+
+    Not one of the paper's losses: at ¼ width the decoder fills flat regions with a fine
+    maze of texture that no style has, and this L1 penalty lets flat stay flat.
+    """
+    down = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    return down + (image[..., 1:] - image[..., :-1]).abs().mean()
+
+
 def attention_keys(feats: Sequence[Tensor], level: int) -> Tensor:
     """K̂_l: normalised features of every level up to l, resized to level l's size."""
     size = feats[level].shape[-2:]

@@ -13,6 +13,7 @@ from a2k_cli.train.losses import (
     attention_style_targets,
     content_loss,
     global_style_loss,
+    total_variation,
 )
 
 
@@ -36,6 +37,7 @@ class StyleTransferObjective(nn.Module):
         lambda_content: float,
         loss_network: Encoder | None = None,
         global_levels: int = 4,
+        lambda_tv: float = 0.0,
     ):
         super().__init__()
         self.net = net
@@ -45,6 +47,7 @@ class StyleTransferObjective(nn.Module):
             "global": lambda_global,
             "attn": lambda_attn,
             "content": lambda_content,
+            "tv": lambda_tv,
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
@@ -66,6 +69,8 @@ class StyleTransferObjective(nn.Module):
         }
         if self.weights["content"]:
             terms["content"] = content_loss(o_feats[3:], c_ref[3:])
+        if self.weights["tv"]:
+            terms["tv"] = total_variation(output)
         if self.weights["recon"]:
             # warm-up only: a freshly initialised decoder first learns to invert the shallow
             # features, so style losses start from images rather than from noise

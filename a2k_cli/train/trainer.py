@@ -57,6 +57,7 @@ class TrainConfig:
     lambda_global: float = 10.0
     lambda_attn: float = 1.25
     lambda_content: float = 0.0
+    lambda_tv: float = 0.0  # total variation of the output (not in the paper)
     global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
@@ -250,6 +251,7 @@ class Trainer:
             cfg.lambda_content,
             loss_network,
             cfg.global_levels,
+            cfg.lambda_tv,
         )
         self.objective = self.plain_objective
         if self.ddp.world > 1:
