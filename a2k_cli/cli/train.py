@@ -60,7 +60,7 @@ def train(
     lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
     lambda_tv: float = typer.Option(
         0.0,
-        help="Weight of the output's total variation: keeps flat areas flat (not in the paper).",
+        help="Weight of the output's total variation, for smoother outputs (not in the paper).",
     ),
     global_levels: int = typer.Option(
         4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."

@@ -37,7 +37,8 @@ def total_variation(image: Tensor) -> Tensor:
     """Mean absolute difference of neighbouring pixels, down and across.
 
     Not one of the paper's losses: at ¼ width the decoder fills flat regions with a fine
-    maze of texture that no style has, and this L1 penalty lets flat stay flat.
+    maze of texture that no style has, and this L1 penalty pulls toward flat regions (in
+    short fine-tunes it trades style loss for content loss; MODEL_CARD section 5).
     """
     down = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
     return down + (image[..., 1:] - image[..., :-1]).abs().mean()
