@@ -242,3 +242,23 @@ def test_distill_learns_the_teacher_and_resumes(tmp_path, tiny_weights):
     assert len((tmp_path / "d" / "log.jsonl").read_text().splitlines()) == 3
     with safe_open(str(tmp_path / "d" / "encoder.safetensors"), framework="pt") as f:
         assert f.metadata()["kind"] == "encoder" and "conv51.weight" in f.keys()
+
+
+def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
+    """`init` replaces the random student, so a near-zero lr leaves the given encoder as is."""
+    from safetensors.torch import load_file, save_file
+
+    from a2k_cli.train.distill import DistillConfig, distill
+
+    start = {k: v.contiguous() for k, v in load(tiny_weights).encoder.state_dict().items()}
+    save_file(start, str(tmp_path / "teacher.safetensors"))
+    images = write_images(tmp_path / "imgs", 4, size=(96, 96))
+    cfg = DistillConfig(
+        teacher=str(tmp_path / "teacher.safetensors"), data=(str(images),), out=str(tmp_path / "d"),
+        steps=10, batch=2, crop=64, load=80, lr=1e-12, val_percent=0, workers=0,
+        init=str(tmp_path / "teacher.safetensors"),
+    )  # fmt: skip
+    summary = distill(cfg)
+    assert max(summary["val_relative_error"].values()) < 1e-8  # student == teacher
+    end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
+    assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())

@@ -154,6 +154,9 @@ def distill(
     load_size: int = typer.Option(256, "--load-size"),
     lr: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
+    init: Path | None = typer.Option(
+        None, help="Start from this encoder (e.g. an earlier run's) with a fresh lr schedule."
+    ),
 ) -> None:
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors)."""
     import json
@@ -165,7 +168,7 @@ def distill(
         fail(f"{teacher}: no such file")
     cfg = DistillConfig(
         teacher=str(teacher), data=tuple(map(str, data)), out=str(out), steps=steps, batch=batch,
-        crop=crop, load=load_size, lr=lr, seed=seed,
+        crop=crop, load=load_size, lr=lr, seed=seed, init=str(init) if init else None,
     )  # fmt: skip
     with progress_bar() as bar:
         task = bar.add_task("distill", total=steps, rate=0.0, losses="")

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import PRESETS, Encoder
 from a2k_cli.train.data import CropStream, ImageList, scan_images, split
+from a2k_cli.weights import load_encoder_state
 
 
 @dataclass
@@ -38,6 +39,7 @@ class DistillConfig:
     val_percent: int = 5
     save_every: int = 250
     workers: int = 1
+    init: str | None = None  # start from this encoder file: a fresh schedule on an earlier run
 
 
 def load_teacher(path: str | Path) -> Encoder:
@@ -98,6 +100,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
     )
     teacher = load_teacher(cfg.teacher)
     student = init_student(Encoder(PRESETS["lite"].widths))
+    if cfg.init:
+        student.load_state_dict(load_encoder_state(cfg.init))
     optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
