@@ -193,6 +193,12 @@ def test_cli_refuses_bad_folders_and_resume_without_checkpoint(tmp_path):
     assert result.exit_code == 1 and "not a folder" in result.output
     result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
     assert result.exit_code == 1 and "no checkpoint.pt" in result.output
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    result = runner.invoke(
+        app, ["distill", "--teacher", str(bad), "--data", str(tmp_path), "--init", str(bad)]
+    )
+    assert result.exit_code == 1 and "not a readable safetensors file" in result.output
 
 
 def test_two_process_gloo_run_keeps_ranks_in_sync_and_only_rank0_writes(

@@ -163,6 +163,7 @@ def distill(
 
     from a2k_cli.train.distill import DistillConfig
     from a2k_cli.train.distill import distill as run
+    from a2k_cli.weights import WeightsError
 
     if not teacher.is_file():
         fail(f"{teacher}: no such file")
@@ -178,6 +179,9 @@ def distill(
                 task, completed=step, rate=record["it_s"], losses=f"rel err {record['loss']:.3f}"
             )
 
-        summary = run(cfg, on_step)
+        try:
+            summary = run(cfg, on_step)
+        except WeightsError as exc:  # an unreadable teacher or --init file
+            fail(str(exc))
     console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
     console.print_json(json.dumps(summary["val_relative_error"]))

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import DataLoader
 
@@ -44,9 +44,8 @@ class DistillConfig:
 
 def load_teacher(path: str | Path) -> Encoder:
     """The teacher's encoder convs; its 1x1 `*_aux` heads are not needed for the taps."""
-    state = {k: v for k, v in load_file(str(path)).items() if "_aux" not in k}
     teacher = Encoder(PRESETS["lite"].widths)
-    teacher.load_state_dict(state)
+    teacher.load_state_dict(load_encoder_state(path))
     return teacher.eval().requires_grad_(False)
 
 
