@@ -78,8 +78,10 @@ def train(
     """Train A2K modules and decoder on two image folders (torchrun for several GPUs)."""
     import json
 
+    from a2k_cli.allocator import keep_freed_memory
     from a2k_cli.train.trainer import TrainConfig, Trainer
 
+    keep_freed_memory()
     if resume:
         config_file = resume / "config.json"
         if not (resume / "checkpoint.pt").is_file() or not config_file.is_file():
@@ -161,10 +163,12 @@ def distill(
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors)."""
     import json
 
+    from a2k_cli.allocator import keep_freed_memory
     from a2k_cli.train.distill import DistillConfig
     from a2k_cli.train.distill import distill as run
     from a2k_cli.weights import WeightsError
 
+    keep_freed_memory()
     if not teacher.is_file():
         fail(f"{teacher}: no such file")
     cfg = DistillConfig(

@@ -1,0 +1,30 @@
+"""Keep freed memory in the process, so big tensors stop paying for fresh pages.
+
+glibc hands every allocation above its mmap threshold (128 KiB to 32 MiB) straight to the
+kernel and back on free. A network's activations are tens of MiB each, so every layer got
+brand-new pages that the kernel had to fault in and zero: on the 2-core CPU this was
+written on, 18 % of a training step went to page faults. Serving them from the heap and
+never trimming it reuses the same pages instead: 25 % more training steps per second.
+The price is fragmentation — peak memory of a 256 px batch-8 step went from 2.9 to
+4.2 GB, of a 4K stylization from 2.7 to 4.3 GB — so only the long, fixed-size jobs (`train`,
+`distill`) turn it on. It is process-wide, so `import a2k_cli` never does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+
+M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_MAX = -4
+
+
+def keep_freed_memory() -> bool:
+    """Serve large allocations from glibc's heap and never trim it; False where not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):  # musl and other C libraries: nothing to tune
+        return False
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
