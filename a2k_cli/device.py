@@ -46,5 +46,24 @@ def physical_cores() -> int:
     return max(1, min(len(cores) or allowed or 1, allowed or 1))
 
 
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a CPU device can still allocate (Linux's MemAvailable), or None where unknown.
+
+    Only Linux CPUs need to know: there an allocation past the free memory is not refused
+    but ends in the kernel's OOM killer, while CUDA and other systems raise an error the
+    commands already report.
+    """
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def configure_threads() -> None:
     torch.set_num_threads(physical_cores())

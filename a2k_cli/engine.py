@@ -23,7 +23,7 @@ from PIL import Image
 from torch import Tensor
 
 from a2k_cli.colour import preserve_colour
-from a2k_cli.device import configure_threads, default_dtype, pick_device
+from a2k_cli.device import available_memory, configure_threads, default_dtype, pick_device
 from a2k_cli.imaging import read_image, resize_longer_side
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
 from a2k_cli.weights import load
@@ -35,6 +35,14 @@ WeightedStyles = list[tuple[StyleState, float]]
 # pixels stacked per batch: batching amortises per-layer overhead even on CPU, and memory
 # (not speed) sets the cap
 BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1024}
+
+# Working memory of a stylization beyond the attention's fixed budget, in full-resolution
+# maps of the encoder's first width: 3.2 measured (lite, fp32, 1 to 8 megapixels).
+PEAK_MAPS = 4
+
+
+class TooLargeError(ValueError):
+    """An image bigger than the free memory can stylize: refused before the OOM killer acts."""
 
 
 class Stylizer:
@@ -74,7 +82,7 @@ class Stylizer:
             image = read_image(source).rgb if not isinstance(source, Image.Image) else source
             tensor = to_tensor(resize_longer_side(image.convert("RGB"), style_size))[None]
             with torch.inference_mode():
-                feats = self.net.encode(self._pad(self._to_device(tensor)))
+                feats = self.net.encode(self._network_input(tensor))
                 self._styles[key] = self.net.prepare_style(feats)
         return self._styles[key]
 
@@ -107,7 +115,7 @@ class Stylizer:
             raise ValueError(f"expected a (B, 3, H, W) batch, got shape {tuple(images.shape)}")
         height, width = images.shape[-2:]
         with torch.inference_mode():
-            feats = self.net.encode(self._pad(self._to_device(images)))
+            feats = self.net.encode(self._network_input(images))
             feats[0] = feats[1] = None  # full-resolution taps the stylization never reads
             for styles in style_sets:
                 batch = [(_expand(state, images.shape[0]), w) for state, w in styles]
@@ -117,9 +125,31 @@ class Stylizer:
                 out = out.float().clamp_(0, 1).cpu().contiguous(memory_format=torch.channels_last)
                 yield preserve_colour(out, images) if preserve_color else out
 
-    def _to_device(self, images: Tensor) -> Tensor:
+    def _network_input(self, images: Tensor) -> Tensor:
+        """Checked against free memory, on the device in channels-last, padded to 64."""
+        self._check_memory(images)
         images = images.to(self.device, self.dtype, non_blocking=True)
-        return images.contiguous(memory_format=torch.channels_last)
+        return self._pad(images.contiguous(memory_format=torch.channels_last))
+
+    def _check_memory(self, images: Tensor) -> None:
+        """Refuse a batch whose working memory exceeds what the device has free."""
+        free = available_memory(self.device)
+        if free is None:
+            return
+        batch, _, height, width = images.shape
+        pixels = batch * (height + -height % MULTIPLE) * (width + -width % MULTIPLE)
+        itemsize = torch.finfo(self.dtype).bits // 8
+        maps = pixels * PEAK_MAPS * self.net.preset.widths[0] * itemsize
+        needed = maps + self.net.a2k.budget_bytes
+        if needed > free:
+            room = max(free - self.net.a2k.budget_bytes, 0) / maps
+            side = int(max(height, width) * room**0.5) // MULTIPLE * MULTIPLE
+            count = f"{batch} images of " if batch > 1 else ""
+            hint = f"resize to a longer side of at most {side} px (--size {side})"
+            raise TooLargeError(
+                f"{count}{width}×{height} needs about {needed / 2**30:.1f} GiB to stylize and "
+                f"{free / 2**30:.1f} GiB is free: {hint if side else 'free some memory first'}"
+            )
 
     @staticmethod
     def _pad(images: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 ALPHA_FORMATS = (".png", ".webp")
 MIN_SIDE = 16
-MAX_PIXELS = 16384 * 16384  # 268 MP: well above any camera, far below what exhausts memory
+MAX_PIXELS = 16384 * 16384  # 268 MP: above any camera; decoding only (the engine checks its own)
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 

@@ -6,13 +6,18 @@ weights are asserted.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from a2k_cli import engine
 from a2k_cli.colour import preserve_colour, rgb_to_ycbcr
-from a2k_cli.engine import Stylizer
+from a2k_cli.engine import Stylizer, TooLargeError
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +122,45 @@ def test_preserve_color_keeps_the_content_chroma(stylizer):
     engine = stylizer.stylize_batch(content, styles, preserve_color=True)
     plain = stylizer.stylize_batch(content, styles)
     torch.testing.assert_close(engine, preserve_colour(plain, content))
+
+
+def test_more_than_the_free_memory_is_refused_with_a_size_that_fits(stylizer, monkeypatch):
+    monkeypatch.setattr(engine, "available_memory", lambda device: 600 * 2**20)
+    with pytest.raises(TooLargeError, match=r"needs about [\d.]+ GiB .*\(--size \d+\)") as refused:
+        stylizer.stylize(picture(4000, 3000, 0), picture(64, 64, 1), size=0)
+    side = int(re.search(r"--size (\d+)", str(refused.value)).group(1))
+    assert 64 <= side < 4000
+    assert max(stylizer.stylize(picture(4000, 3000, 0), picture(64, 64, 1), size=side).size) == side
+
+
+def test_no_free_memory_at_all_says_so(stylizer, monkeypatch):
+    monkeypatch.setattr(engine, "available_memory", lambda device: 0)
+    with pytest.raises(TooLargeError, match="free some memory first"):
+        stylizer.stylize(picture(64, 64, 0), picture(64, 64, 1))
+
+
+MEASURE_PEAK = """
+import sys, torch
+from a2k_cli.engine import Stylizer
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+stylizer = Stylizer(sys.argv[1], device="cpu")
+styles = stylizer.style_state(sys.argv[2], 64)  # small: its own peak stays below the content's
+content = torch.rand(1, 3, 1536, 1024)
+before = status("VmRSS:")
+stylizer.stylize_batch(content, styles)
+print(status("VmHWM:") - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_memory_estimate_covers_the_measured_peak(stylizer, tiny_weights, tmp_path, monkeypatch):
+    picture(512, 512, 1).save(tmp_path / "style.png")
+    run = [sys.executable, "-c", MEASURE_PEAK, str(tiny_weights), str(tmp_path / "style.png")]
+    measured = int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    monkeypatch.setattr(engine, "available_memory", lambda device: 0)
+    with pytest.raises(TooLargeError) as refused:
+        stylizer.stylize_batch(torch.rand(1, 3, 1536, 1024), [])
+    estimate = float(re.search(r"about ([\d.]+) GiB", str(refused.value)).group(1)) * 2**30
+    assert measured < estimate - 0.05 * 2**30 < 2 * measured  # fits everything, not far off

@@ -119,6 +119,22 @@ def test_batch_with_a_bad_file_writes_the_rest(tmp_path, tiny_weights, style):
     assert "broken.jpg" in result.stderr
 
 
+def test_too_big_for_free_memory_is_skipped_with_a_size_hint(
+    tmp_path, tiny_weights, style, monkeypatch
+):
+    from a2k_cli import engine
+
+    monkeypatch.setattr(engine, "available_memory", lambda device: 400 * 2**20)
+    picture(2000, 1500, 0).save(tmp_path / "big.png")
+    picture(64, 40, 1).save(tmp_path / "small.png")
+    cli = ["stylize", str(tmp_path / "big.png"), str(tmp_path / "small.png"), "--style", str(style)]
+    cli += ["--model", str(tiny_weights), "--size", "0", "--style-size", "64", "-o", "out"]
+    result = runner.invoke(app, [*cli[:-1], str(tmp_path / "out")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "big.png: 2000×1500 needs about" in result.stderr and "(--size " in result.stderr
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["small_style.png"]
+
+
 def test_existing_outputs_need_overwrite(tmp_path, tiny_weights, style):
     picture(64, 40).save(tmp_path / "c.jpg")
     target = tmp_path / "done.png"

@@ -156,7 +156,8 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
 
 
 def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality) -> None:
-    """Stylize read contents together (equal sizes share batches) and write each output."""
+    """Stylize read contents together (equal sizes share batches) and write each output;
+    when the chunk fails, each item is tried alone so only the culprit is reported."""
     from a2k_cli.imaging import write_image
 
     if not pending:
@@ -170,8 +171,12 @@ def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality) -
             size=size,
         )
     except (RuntimeError, ValueError) as exc:
-        for _, _, result in pending:
-            report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
+        if len(pending) > 1:  # one item too big for memory must not sink the others
+            for item in pending:
+                run_chunk(stylizer, [item], styles, alpha, preserve_color, size, quality)
+            return
+        result = pending[0][2]
+        report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
         return
     for image, (loaded, target, result) in zip(painted, pending):
         try:
