@@ -156,7 +156,7 @@ print(status("VmHWM:") - before)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_memory_estimate_covers_the_measured_peak(stylizer, tiny_weights, tmp_path, monkeypatch):
-    picture(512, 512, 1).save(tmp_path / "style.png")
+    picture(64, 64, 1).save(tmp_path / "style.png")
     run = [sys.executable, "-c", MEASURE_PEAK, str(tiny_weights), str(tmp_path / "style.png")]
     measured = int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
     monkeypatch.setattr(engine, "available_memory", lambda device: 0)
