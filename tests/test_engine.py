@@ -119,9 +119,9 @@ def test_preserve_color_keeps_the_content_chroma(stylizer):
     torch.testing.assert_close(ycc_kept[:, 1:], ycc_content[:, 1:], atol=1e-5, rtol=0)
     torch.testing.assert_close(ycc_kept[:, :1], ycc_stylized[:, :1], atol=1e-5, rtol=0)
     styles = stylizer.style_state(picture(64, 64, 1), 64)
-    engine = stylizer.stylize_batch(content, styles, preserve_color=True)
+    kept = stylizer.stylize_batch(content, styles, preserve_color=True)
     plain = stylizer.stylize_batch(content, styles)
-    torch.testing.assert_close(engine, preserve_colour(plain, content))
+    torch.testing.assert_close(kept, preserve_colour(plain, content))
 
 
 def test_more_than_the_free_memory_is_refused_with_a_size_that_fits(stylizer, monkeypatch):
