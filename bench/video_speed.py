@@ -51,7 +51,6 @@ def pan_clip(size: tuple[int, int], frames: int) -> Path:
 
 def frames_per_second(model: str, style: Path, clip: Path) -> float:
     from a2k_cli.engine import Stylizer
-
     from a2k_cli.video import stylize_video
 
     stylizer = Stylizer(model, device="cpu")
