@@ -268,25 +268,3 @@ def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
     assert max(summary["val_relative_error"].values()) < 1e-8  # student == teacher
     end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
     assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())
-
-
-def test_distill_from_level_trains_only_the_deep_segment(tmp_path, tiny_weights):
-    """`from_level=5` moves conv42..conv51 toward the teacher and leaves every earlier conv."""
-    from safetensors.torch import load_file, save_file
-
-    from a2k_cli.train.distill import DistillConfig, distill
-
-    teacher = {k: v.contiguous() for k, v in load(tiny_weights).encoder.state_dict().items()}
-    start = {k: v + 0.01 * torch.randn_like(v) for k, v in teacher.items()}
-    save_file(teacher, str(tmp_path / "teacher.safetensors"))
-    save_file(start, str(tmp_path / "start.safetensors"))
-    images = write_images(tmp_path / "imgs", 4, size=(96, 96))
-    cfg = DistillConfig(
-        teacher=str(tmp_path / "teacher.safetensors"), data=(str(images),), out=str(tmp_path / "d"),
-        steps=5, batch=2, crop=64, load=80, lr=1e-3, val_percent=0, workers=0,
-        init=str(tmp_path / "start.safetensors"), from_level=5,
-    )  # fmt: skip
-    distill(cfg)
-    end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
-    moved = {k.split(".")[0] for k, v in start.items() if not torch.equal(end[k], v)}
-    assert moved == {"conv42", "conv43", "conv44", "conv51"}

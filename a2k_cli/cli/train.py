@@ -159,14 +159,6 @@ def distill(
     init: Path | None = typer.Option(
         None, help="Start from this encoder (e.g. an earlier run's) with a fresh lr schedule."
     ),
-    from_level: int = typer.Option(
-        1,
-        "--from-level",
-        min=1,
-        max=5,
-        help="Train only the layers leading to relu<N>_1 and deeper; earlier ones stay frozen "
-        "(e.g. 5 with --init and larger crops to refine relu5_1 alone).",
-    ),
 ) -> None:
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors)."""
     import json
@@ -182,7 +174,6 @@ def distill(
     cfg = DistillConfig(
         teacher=str(teacher), data=tuple(map(str, data)), out=str(out), steps=steps, batch=batch,
         crop=crop, load=load_size, lr=lr, seed=seed, init=str(init) if init else None,
-        from_level=from_level,
     )  # fmt: skip
     with progress_bar() as bar:
         task = bar.add_task("distill", total=steps, rate=0.0, losses="")

@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import PRESETS, Encoder
-from a2k_cli.model.encoder import STAGES
 from a2k_cli.train.data import CropStream, ImageList, scan_images, split
 from a2k_cli.weights import load_encoder_state
 
@@ -41,10 +40,6 @@ class DistillConfig:
     save_every: int = 250
     workers: int = 1
     init: str | None = None  # start from this encoder file: a fresh schedule on an earlier run
-    # Train only the layers from the segment that makes relu{from_level}_1 on; the earlier ones
-    # stay frozen. A deep segment sees few positions per 128 px crop (8 x 8 at relu5_1), so it
-    # is refined on its own with larger crops once the shallow levels have converged.
-    from_level: int = 1
 
 
 def load_teacher(path: str | Path) -> Encoder:
@@ -66,18 +61,6 @@ def init_student(student: Encoder) -> Encoder:
     student.conv0.bias.copy_(-torch.tensor(CAFFE_BGR_MEAN))
     student.conv11.weight.div_(255)  # its input is 255x the [0, 1] scale the default init assumes
     return student
-
-
-def segment_convs(encoder: Encoder, first: int) -> list[torch.nn.Module]:
-    """The convs of segments `first`, `first + 1`, …: segment k ends at tap k (relu{k+1}_1)."""
-    names = []
-    for index in range(first, len(STAGES)):
-        if index == 0:
-            names += ["conv0", "conv11"]
-        else:
-            stage, n = STAGES[index - 1]
-            names += [f"conv{stage}{i}" for i in range(2, n + 1)] + [f"conv{STAGES[index][0]}1"]
-    return [getattr(encoder, name) for name in names]
 
 
 def relative_errors(student: list[Tensor], teacher: list[Tensor]) -> Tensor:
@@ -118,12 +101,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
     student = init_student(Encoder(PRESETS["lite"].widths))
     if cfg.init:
         student.load_state_dict(load_encoder_state(cfg.init))
-    first = cfg.from_level - 1  # the first trained segment
-    student.requires_grad_(False)
-    trained = [p for conv in segment_convs(student, first) for p in conv.parameters()]
-    for param in trained:
-        param.requires_grad_(True)
-    optim = torch.optim.Adam(trained, lr=cfg.lr)
+    optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
     )
@@ -145,8 +123,8 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
         errors = relative_errors(student(batch), target)
         # Each segment also learns from the teacher's own previous tap, so deep segments get a
         # clean signal before the earlier ones have converged.
-        forced = [student.segment(k, target[k - 1]) for k in range(max(first, 1), 5)]
-        loss = errors[first:].mean() + relative_errors(forced, target[max(first, 1) :]).mean()
+        forced = [student.segment(k, target[k - 1]) for k in range(1, 5)]
+        loss = errors.mean() + relative_errors(forced, target[1:]).mean()
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
