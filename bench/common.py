@@ -42,20 +42,29 @@ def dataset_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
 
 
+VECTOR_UNITS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "NEON"))
+
+
 def machine() -> dict[str, str | int]:
     """What the numbers were measured on (reported next to every table)."""
     cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
                 break
         mem = Path("/proc/meminfo").read_text().split()[1]
         mem_gib = round(int(mem) / 2**20)
     except OSError:
         mem_gib = 0
+    # Two CPUs both named "AMD EPYC" ran these benches at 2x different speeds (AVX-512 or
+    # not), and the peer's int8 kernels even change its outputs: name the vector unit too.
+    vector = next((name for flag, name in VECTOR_UNITS if flag in flags), None)
     return {
-        "cpu": cpu,
+        "cpu": f"{cpu}, {vector}" if vector else cpu,
         "cores": len(os.sched_getaffinity(0)),
         "memory_gib": mem_gib,
         "python": platform.python_version(),

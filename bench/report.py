@@ -37,14 +37,28 @@ def command() -> str:
     return f"make bench   # = .venv/bin/python bench/run_all.py{took}"
 
 
-def machine_line(results: list[dict]) -> str:
-    m = results[0]["machine"]
+def machine_line(found: list[tuple[dict, str]]) -> str:
+    """Where and when the tables below were measured, naming each machine if several were."""
+    results = [r for r, _ in found]
     dates = sorted(r["measured_at"] for r in results)
     models = sorted({r["model"] for r in results if "model" in r})
+    machines: dict[str, list[str]] = {}
+    for result, title in found:
+        machines.setdefault(describe(result["machine"]), []).append(title.split(":")[0])
+    where = next(iter(machines))
+    if len(machines) > 1:
+        where = "; ".join(f"{m} for {', '.join(titles)}" for m, titles in machines.items())
+        where = f"{len(machines)} machines ({where})"
     return (
-        f"Measured on {m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB RAM, "
-        f"Python {m['python']}, {m['os']}) between {dates[0]} and {dates[-1]}; "
+        f"Measured on {where} between {dates[0]} and {dates[-1]}; "
         f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{command()}\n```"
+    )
+
+
+def describe(m: dict) -> str:
+    return (
+        f"{m['cpu']} ({m['cores']} cores, {m['memory_gib']} GiB RAM, "
+        f"Python {m['python']}, {m['os']})"
     )
 
 
@@ -53,7 +67,7 @@ def section(entries: tuple[tuple[str, str], ...]) -> str:
     found = [(r, title) for r, title in found if r]
     if not found:
         return "_Not measured yet: run `make bench`._"
-    parts = [machine_line([r for r, _ in found])]
+    parts = [machine_line(found)]
     for result, title in found:
         parts.append(f"### {title}\n\n{result['markdown']}")
         if result.get("notes"):
