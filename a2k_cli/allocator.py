@@ -5,10 +5,11 @@ kernel and back on free. A network's activations are tens of MiB each, so every 
 brand-new pages that the kernel had to fault in and zero: on the 2-core CPU this was
 written on, 18 % of a training step went to page faults. Serving them from the heap and
 never trimming it reuses the same pages instead: 25 % more training steps per second
-(`bench/train_speed.py`: 0.32 -> 0.40). The price is fragmentation — peak memory of a
-batch-8 256 px training run went from 2.4 to 3.4 GB, of a 4K stylization from 2.7 to
-4.3 GB — so only the long, fixed-size jobs (`train`, `distill`) turn it on. It is
-process-wide, so `import a2k_cli` never does.
+(`bench/train_speed.py`: 0.32 -> 0.40), and a stylization is 15 % faster at 1024 px and
+30 % at 4K. The price is fragmentation — peak memory of a batch-8 256 px training run went
+from 2.4 to 3.4 GB, of a 4K stylization from 2.8 to 3.6 GB — which the engine's memory
+estimate allows for. It is process-wide, so `import a2k_cli` never does it: the commands,
+which own their process, turn it on.
 """
 
 from __future__ import annotations

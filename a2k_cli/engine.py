@@ -37,8 +37,9 @@ WeightedStyles = list[tuple[StyleState, float]]
 BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1024}
 
 # Working memory of a stylization beyond the attention's fixed budget, in full-resolution
-# maps of the encoder's first width: 3.2 measured (lite, fp32, 1 to 8 megapixels).
-PEAK_MAPS = 4
+# maps of the encoder's first width: 4.6 to 5.1 measured in all (lite, fp32, 8 and 1.5
+# megapixels) with freed memory kept for reuse, as the commands run (`a2k_cli.allocator`).
+PEAK_MAPS = 5
 
 
 class TooLargeError(ValueError):
@@ -137,19 +138,28 @@ class Stylizer:
         if free is None:
             return
         batch, _, height, width = images.shape
-        pixels = batch * (height + -height % MULTIPLE) * (width + -width % MULTIPLE)
-        itemsize = torch.finfo(self.dtype).bits // 8
-        maps = pixels * PEAK_MAPS * self.net.preset.widths[0] * itemsize
-        needed = maps + self.net.a2k.budget_bytes
+        needed = self._needed(batch, height, width)
         if needed > free:
-            room = max(free - self.net.a2k.budget_bytes, 0) / maps
-            side = int(max(height, width) * room**0.5) // MULTIPLE * MULTIPLE
+            longer = max(height, width)
+            # a first guess from the pixel ratio, then down until the padded sizes fit too
+            side = int(longer * (free / needed) ** 0.5) // MULTIPLE * MULTIPLE
+            while (
+                side > 0
+                and self._needed(batch, *(round(s * side / longer) for s in (height, width))) > free
+            ):
+                side -= MULTIPLE
             count = f"{batch} images of " if batch > 1 else ""
             hint = f"resize to a longer side of at most {side} px (--size {side})"
             raise TooLargeError(
                 f"{count}{width}×{height} needs about {needed / 2**30:.1f} GiB to stylize and "
-                f"{free / 2**30:.1f} GiB is free: {hint if side else 'free some memory first'}"
+                f"{free / 2**30:.1f} GiB is free: {hint if side > 0 else 'free some memory first'}"
             )
+
+    def _needed(self, batch: int, height: int, width: int) -> int:
+        """Bytes a batch needs: PEAK_MAPS maps at the padded size plus the attention budget."""
+        pixels = batch * (height + -height % MULTIPLE) * (width + -width % MULTIPLE)
+        itemsize = torch.finfo(self.dtype).bits // 8
+        return pixels * PEAK_MAPS * self.net.preset.widths[0] * itemsize + self.net.a2k.budget_bytes
 
     @staticmethod
     def _pad(images: Tensor) -> Tensor:

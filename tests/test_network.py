@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from a2k_cli.model import A2KNet
+from a2k_cli.model.decoder import upsample_conv
 from a2k_cli.train.losses import attention_style_targets, global_style_loss
 from tests.conftest import shared_path
 
@@ -19,6 +21,35 @@ def test_presets_have_spec_widths(preset, widths):
     assert net.transform.merge_conv.weight.shape == (widths[3], widths[3], 3, 3)
     assert net.decoder.decoder_layer_2[1].weight.shape == (widths[2], 2 * widths[2], 3, 3)
     assert not any(p.requires_grad for p in net.encoder.parameters())
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_decoder_equals_the_official_layer_by_layer_computation(layout):
+    """The fused upsample+conv path computes exactly what the Sequential layers would."""
+    torch.manual_seed(0)
+    decoder = A2KNet.from_preset("lite").decoder
+    for p in decoder.parameters():  # trained-like magnitudes, not the tiny init
+        p.data.normal_(0, 0.1)
+    merged = torch.rand(2, 128, 6, 10).contiguous(memory_format=layout)
+    f3cs = torch.rand(2, 64, 12, 20).contiguous(memory_format=layout)
+    with torch.no_grad():
+        plain = decoder.decoder_layer_2(torch.cat((decoder.decoder_layer_1(merged), f3cs), 1))
+        fused = decoder(merged, f3cs)
+    assert fused.shape == (2, 3, 48, 80)
+    assert (fused - plain).abs().max() < 1e-5 * plain.abs().max()  # float rounding only
+
+
+def test_upsample_conv_gradients_match_the_plain_computation():
+    torch.manual_seed(0)
+    x, w, b = (torch.randn(*s, requires_grad=True) for s in ((2, 5, 7, 9), (4, 5, 3, 3), (4,)))
+    plain = F.conv2d(F.pad(F.interpolate(x, scale_factor=2.0), (1, 1, 1, 1), mode="reflect"), w, b)
+    fused = upsample_conv(x, w, b)
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
+    for g_fused, g_plain in zip(
+        torch.autograd.grad(fused.sin().sum(), (x, w, b)),
+        torch.autograd.grad(plain.sin().sum(), (x, w, b)),
+    ):
+        torch.testing.assert_close(g_fused, g_plain, rtol=1e-4, atol=1e-4)
 
 
 def test_unknown_preset_is_a_clear_error():

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from a2k_cli.cli import options
 from a2k_cli.cli.app import app, console, err_console, fail
+from a2k_cli.cli.batch import open_stylizer
 
 
 class FramesPerSecondColumn(ProgressColumn):
@@ -88,7 +89,6 @@ def video_command(
     except OSError as exc:
         fail(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})")
 
-    from a2k_cli.engine import Stylizer
     from a2k_cli.video import VideoError, stylize_video
 
     columns = (
@@ -101,8 +101,8 @@ def video_command(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
+    stylizer = open_stylizer(model, device)
     try:
-        stylizer = Stylizer(model, device=device)
         with Progress(*columns, console=err_console, transient=True) as bar:
             task = bar.add_task(source.name, total=None)
             report = stylize_video(

@@ -22,6 +22,43 @@ def _up() -> nn.Module:
     return nn.Upsample(scale_factor=2, mode="nearest")
 
 
+# Taps of a 3-tap kernel seen through a 2x nearest upsampling: output row 2m reads
+# upsampled rows 2m-1, 2m, 2m+1 = input rows m-1, m, m; row 2m+1 reads m, m, m+1. As a
+# stride-2 transposed convolution's 4 taps (row 2m+1's, row 2m's, row 2m+1's, row 2m's):
+_UPSAMPLED_TAPS = torch.tensor([[0, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+
+
+def upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """conv3x3(reflect_pad(upsample_nearest_2x(x))) without building the upsampled map.
+
+    One stride-2 transposed convolution of the input with the 3x3 kernel folded to 4x4
+    does it: 2.25x fewer multiply-adds and no full-size intermediate maps (2-5x faster on
+    CPU). A 1-pixel reflection of the upsampled map is the 1-pixel replication of the
+    input, upsampled. Equal to the plain computation up to float rounding.
+    """
+    taps = _UPSAMPLED_TAPS.to(weight)
+    kernel = torch.einsum("ay,oiyx,bx->ioab", taps, weight, taps)
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    return F.conv_transpose2d(padded, kernel, bias, stride=2, padding=3)
+
+
+def run_layers(layers: nn.Sequential, x: Tensor) -> Tensor:
+    """Run a decoder stage, fusing each upsample with the padded conv that follows it."""
+    upsampled = False
+    for layer in layers:
+        if isinstance(layer, nn.Upsample):
+            upsampled = True
+        elif isinstance(layer, nn.ReflectionPad2d) and upsampled:
+            continue
+        elif isinstance(layer, nn.Conv2d) and upsampled:
+            x, upsampled = upsample_conv(x, layer.weight, layer.bias), False
+        else:
+            x = layer(x)
+    if upsampled:
+        raise ValueError("a stage may not end with an upsample")
+    return x
+
+
 class Transform(nn.Module):
     """A2K at relu4_1 and relu5_1; relu5_1's result upsampled, added, merged by a 3x3 conv.
 
@@ -67,4 +104,15 @@ class Decoder(nn.Module):
         )
 
     def forward(self, merged: Tensor, f3cs: Tensor) -> Tensor:
-        return self.decoder_layer_2(torch.cat((self.decoder_layer_1(merged), f3cs), 1))
+        """decoder_layer_2(cat(decoder_layer_1(merged), f3cs)), its upsamples fused.
+
+        The conv after the concatenation is split by input channels: its upsampled half
+        goes through `upsample_conv`, the relu3_1 half through a plain padded conv.
+        """
+        x = run_layers(self.decoder_layer_1[:-1], merged)  # up to its final upsample
+        first = self.decoder_layer_2[1]
+        up_w, skip_w = first.weight.split(x.shape[1], 1)
+        x = upsample_conv(x, up_w, first.bias) + F.conv2d(
+            F.pad(f3cs, (1, 1, 1, 1), "reflect"), skip_w
+        )
+        return run_layers(self.decoder_layer_2[3:], x.relu_())
