@@ -97,6 +97,8 @@ def stylize(
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     jobs = plan_outputs(contents, style, output, fmt)
+    from concurrent.futures import ThreadPoolExecutor
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -121,8 +123,14 @@ def stylize(
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
     columns = (TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     quiet = len(jobs) == 1 or as_json
-    with Progress(*columns, console=err_console, transient=True, disable=quiet) as bar:
+    # outputs are encoded and saved on a thread while the next contents paint
+    writes = []
+    with (
+        Progress(*columns, console=err_console, transient=True, disable=quiet) as bar,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
         task = bar.add_task("stylize", total=len(jobs))
+        options = (styles, alpha, preserve_color, size, quality, writer)
         pending: list = []
         for (content, target), result in zip(jobs, results):
             loaded = read_content(content, target, overwrite, result)
@@ -131,10 +139,12 @@ def stylize(
             else:
                 bar.advance(task)
             if len(pending) == CHUNK:
-                run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality)
+                writes += run_chunk(stylizer, pending, *options)
                 bar.advance(task, len(pending))
                 pending = []
-        run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality)
+        writes += run_chunk(stylizer, pending, *options)
+    for write in writes:
+        write.result()  # an unexpected error while writing surfaces here, not silently
     finish(results, time.perf_counter() - tic, as_json)
 
 
@@ -155,13 +165,12 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
         return None
 
 
-def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality) -> None:
-    """Stylize read contents together (equal sizes share batches) and write each output;
-    when the chunk fails, each item is tried alone so only the culprit is reported."""
-    from a2k_cli.imaging import write_image
-
+def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality, writer) -> list:
+    """Stylize read contents together (equal sizes share batches) and hand each output to
+    the `writer` executor, returning its futures; when the chunk fails, each item is tried
+    alone so only the culprit is reported."""
     if not pending:
-        return
+        return []
     try:
         painted = stylizer.stylize_images(
             [loaded.rgb for loaded, _, _ in pending],
@@ -172,15 +181,22 @@ def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality) -
         )
     except (RuntimeError, ValueError) as exc:
         if len(pending) > 1:  # one item too big for memory must not sink the others
-            for item in pending:
-                run_chunk(stylizer, [item], styles, alpha, preserve_color, size, quality)
-            return
+            options = (styles, alpha, preserve_color, size, quality, writer)
+            return [write for item in pending for write in run_chunk(stylizer, [item], *options)]
         result = pending[0][2]
         report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
-        return
-    for image, (loaded, target, result) in zip(painted, pending):
-        try:
-            write_image(image, target, quality=quality, alpha=loaded.alpha)
-            result.status = WRITTEN
-        except OSError as exc:
-            report_failure(result, f"{target}: cannot write ({exc.strerror or exc})")
+        return []
+    return [
+        writer.submit(save_output, image, loaded, target, result, quality)
+        for image, (loaded, target, result) in zip(painted, pending)
+    ]
+
+
+def save_output(image, loaded, target: Path, result: ItemResult, quality: int) -> None:
+    from a2k_cli.imaging import write_image
+
+    try:
+        write_image(image, target, quality=quality, alpha=loaded.alpha)
+        result.status = WRITTEN
+    except OSError as exc:
+        report_failure(result, f"{target}: cannot write ({exc.strerror or exc})")
