@@ -5,11 +5,11 @@ kernel and back on free. A network's activations are tens of MiB each, so every 
 brand-new pages that the kernel had to fault in and zero: on the 2-core CPU this was
 written on, 18 % of a training step went to page faults. Serving them from the heap and
 never trimming it reuses the same pages instead: 25 % more training steps per second
-(`bench/train_speed.py`: 0.32 -> 0.40), and a stylization is 15 % faster at 1024 px and
-30 % at 4K. The price is fragmentation — peak memory of a batch-8 256 px training run went
-from 2.4 to 3.4 GB, of a 4K stylization from 2.8 to 3.6 GB — which the engine's memory
-estimate allows for. It is process-wide, so `import a2k_cli` never does it: the commands,
-which own their process, turn it on.
+(`bench/train_speed.py`: 0.32 -> 0.40). The price is fragmentation — peak memory of a
+batch-8 256 px training run went from 2.4 to 3.4 GB — so stylizing keeps only buffers up to
+`STYLIZE_UP_TO` on the heap: 15 % faster at 1024 px and 20-30 % at 4K, for +0.3-0.5 GB
+at 4K (keeping every size was no faster but took +1.2 GB there). It is process-wide, so
+`import a2k_cli` never does it: the commands, which own their process, turn it on.
 """
 
 from __future__ import annotations
@@ -18,15 +18,22 @@ import ctypes
 import sys
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameter numbers (malloc.h)
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
 
+# Above this, a map (4 MP at the lite encoder's 16 channels) still gets fresh pages: the
+# biggest maps are the ones that fragment the heap most.
+STYLIZE_UP_TO = 256 * 2**20
 
-def keep_freed_memory() -> bool:
-    """Serve large allocations from glibc's heap and never trim it; False where not glibc."""
+
+def keep_freed_memory(up_to: int | None = None) -> bool:
+    """Serve allocations up to `up_to` bytes (all when None) from glibc's heap and never
+    trim it; False where the C library is not glibc."""
     if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):  # musl and other C libraries: nothing to tune
         return False
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    heap_only = mallopt(M_MMAP_MAX, 0) if up_to is None else mallopt(M_MMAP_THRESHOLD, up_to)
+    return bool(heap_only) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))

@@ -13,6 +13,10 @@ import resource, sys
 from a2k_cli.allocator import keep_freed_memory
 if sys.argv[1] == "on":
     assert keep_freed_memory()
+if sys.argv[1] == "up to 128 MiB":
+    assert keep_freed_memory(up_to=128 << 20)
+if sys.argv[1] == "up to 32 MiB":
+    assert keep_freed_memory(up_to=32 << 20)
 def touch():
     buffer = bytearray(b"\\1") * (64 << 20)  # malloc'ed and written, every page
     del buffer
@@ -38,3 +42,5 @@ def test_freed_pages_are_reused() -> None:
     pages = (64 << 20) // 4096
     assert page_faults_of_second_buffer("off") > pages // 2  # fresh mmap: every page faults
     assert page_faults_of_second_buffer("on") < pages // 20  # the same heap pages again
+    assert page_faults_of_second_buffer("up to 128 MiB") < pages // 20
+    assert page_faults_of_second_buffer("up to 32 MiB") > pages // 2  # too big to keep

@@ -141,9 +141,9 @@ def test_no_free_memory_at_all_says_so(stylizer, monkeypatch):
 
 MEASURE_PEAK = """
 import sys, torch
-from a2k_cli.allocator import keep_freed_memory
+from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
 from a2k_cli.engine import Stylizer
-keep_freed_memory()  # as the commands run: the higher peak
+keep_freed_memory(up_to=STYLIZE_UP_TO)  # as the commands run: the higher peak
 def status(key):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))

@@ -51,14 +51,13 @@ def check_options(alpha: float, quality: int, fmt: str | None) -> None:
 def open_stylizer(model: str, device: str) -> Any:
     """The engine, or a one-line error for a missing/bad model or an unusable device.
 
-    The command owns its process, so it also keeps freed memory for reuse: 15 % faster at
-    1024 px and 30 % at 4K, for about 25 % more peak memory (`a2k_cli.allocator`).
+    The command owns its process, so it also keeps freed memory for reuse (`a2k_cli.allocator`).
     """
-    from a2k_cli.allocator import keep_freed_memory
+    from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
     from a2k_cli.engine import Stylizer
     from a2k_cli.weights import WeightsError
 
-    keep_freed_memory()
+    keep_freed_memory(up_to=STYLIZE_UP_TO)
     try:
         return Stylizer(model, device=device)
     except (WeightsError, ValueError, RuntimeError) as exc:
