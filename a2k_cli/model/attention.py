@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
+FUSED_WIDTH = 16  # head widths the fused attention kernel is fastest at (multiples of)
 
 
 def mvn(x: Tensor, eps: float = 1e-5) -> Tensor:
@@ -43,8 +44,9 @@ def from_blocks(x: Tensor, block: int, height: int, width: int) -> Tensor:
     """Inverse of `to_blocks`: (B, heads, n, r, d) -> (B, heads * d, H, W)."""
     b, heads, _, _, d = x.shape
     x = x.view(b, heads, height // block, width // block, block, block, d)
-    x = x.permute(0, 1, 6, 2, 4, 3, 5)
-    return x.reshape(b, heads * d, height, width)
+    # (B, H/p, p, W/p, p, heads, d): laid out channels-last, as the convolutions want it
+    x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, height, width, heads * d)
+    return x.permute(0, 3, 1, 2)
 
 
 class StyleKeys(NamedTuple):
@@ -94,29 +96,34 @@ def a2k_attend(
 ) -> tuple[Tensor, Tensor]:
     """DA step 2 and PA for content queries; returns the (DA, PA) outputs as (B, C, H, W).
 
-    Content blocks are processed in chunks; each chunk's result does not depend on the
+    Content positions are processed in chunks; each chunk's result does not depend on the
     others, so the output is identical to the unchunked computation.
     """
-    heads = style.agg_keys.shape[1]
-    height, width = q.shape[-2:]
-    qb, q2b = to_blocks(q, block, heads), to_blocks(q2, block, heads)
-    nc = qb.shape[2]
+    b, _, height, width = q.shape
+    heads, dv = style.agg_values.shape[1], style.agg_values.shape[-1]
     step = blocks_per_chunk(style, budget_bytes)
+    # DA: every content position over all aggregated style keys (no 1/sqrt(d) scaling).
+    # The order of positions does not matter, so DA reads the map as it lies, unblocked,
+    # and writes its result straight into channels-last order.
+    queries = q.flatten(2).unflatten(1, (heads, -1)).transpose(-1, -2)  # (B, h, HW, d)
+    da = q.new_empty(b, height * width, heads, dv)
+    rows = step * block * block
+    for start in range(0, height * width, rows):
+        out = attention(queries[:, :, start : start + rows], style.agg_keys, style.agg_values)
+        da[:, start : start + rows] = out.transpose(1, 2)
+    da = da.view(b, height, width, heads * dv).permute(0, 3, 1, 2)
+    # PA: content blocks matched to style blocks, then attention inside the matched block
+    q2b = to_blocks(q2, block, heads)
     k2_flat = style.block_keys.flatten(-2)  # (B, h, ns, r*dk)
-    da_out, pa_out = [], []
-    for start in range(0, nc, step):
-        qc, q2c = qb[:, :, start : start + step], q2b[:, :, start : start + step]
-        # DA: every content position over all aggregated style keys (no 1/sqrt(d) scaling)
-        b, h, n, r, d = qc.shape
-        da = attention(qc.reshape(b, h, n * r, d), style.agg_keys, style.agg_values)
-        da_out.append(da.view(b, h, n, r, -1))
-        # PA step 1: block matching by summed position-wise similarity
+    pa_out = []
+    for start in range(0, q2b.shape[2], step):
+        q2c = q2b[:, :, start : start + step]
+        # step 1: block matching by summed position-wise similarity
         match = torch.einsum("bhnk,bhzk->bhnz", q2c.flatten(-2), k2_flat).argmax(-1)
         keys = gather_blocks(style.block_keys, match)
         values = gather_blocks(style.block_values, match)
-        # PA step 2: local attention inside the matched style block
+        # step 2: local attention inside the matched style block
         pa_out.append(softmax_attention(q2c, keys, values))
-    da = from_blocks(torch.cat(da_out, 2), block, height, width)
     pa = from_blocks(torch.cat(pa_out, 2), block, height, width)
     return da, pa
 
@@ -128,11 +135,17 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     the whole logits matrix, but only when keys and values share a head width (the learned
     modules); the loss's parameter-free version has wider keys and takes the plain path.
     """
-    if q.shape[-1] == v.shape[-1]:
-        lead = q.shape[:-2]  # the fused kernel wants 4-d (batch, heads, length, width)
-        q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (q, k, v))
-        return F.scaled_dot_product_attention(q, k, v, scale=1.0).view(*lead, *q.shape[-2:])
-    return softmax_attention(q, k, v)
+    width = q.shape[-1]
+    if width != v.shape[-1]:
+        return softmax_attention(q, k, v)
+    lead = q.shape[:-2]  # the fused kernel wants 4-d (batch, heads, length, width)
+    # zero-padding the head width to a 16-float vector adds nothing to q·k and only zero
+    # output columns, yet the kernel runs 1.3x faster on 8-wide heads (AVX2 and AVX-512)
+    q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (q, k, v))
+    if width % FUSED_WIDTH:
+        q, k, v = (F.pad(t, (0, -width % FUSED_WIDTH)) for t in (q, k, v))
+    out = F.scaled_dot_product_attention(q, k, v, scale=1.0)[..., :width]
+    return out.reshape(*lead, *out.shape[-2:])
 
 
 def softmax_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
