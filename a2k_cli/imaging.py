@@ -14,6 +14,7 @@ Writing is atomic (`a2k_cli.atomic.atomic_path`), so an output is complete or ab
 
 from __future__ import annotations
 
+import struct
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 ALPHA_FORMATS = (".png", ".webp")
 MIN_SIDE = 16
 MAX_PIXELS = 16384 * 16384  # 268 MP: above any camera; decoding only (the engine checks its own)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
@@ -154,10 +156,37 @@ def write_image(
             alpha = alpha.resize(image.size, Image.LANCZOS)
         image = image.convert("RGBA")
         image.putalpha(alpha)
-    # PNG as zlib level 1 run-length coding: 2x faster to write than the default (level 6)
-    # and within 1 % of its size on stylized images (plain level 1 is slower and 7 % larger)
-    png = {"compress_level": 1, "compress_type": zlib.Z_RLE}
-    options = {"quality": quality} if suffix in (".jpg", ".webp") else png
     with atomic_path(path) as tmp:
-        image.save(tmp, format={".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP"}[suffix], **options)
+        if suffix == ".png":
+            tmp.write_bytes(png_bytes(image))
+        else:
+            image.save(tmp, format={".jpg": "JPEG", ".webp": "WEBP"}[suffix], quality=quality)
     return path
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """An 8-bit RGB(A) PNG, every row "Up"-filtered and zlib level 1 run-length coded.
+
+    Pillow tries all five PNG filters on every row: 55 ms for a 1024 x 819 painting on
+    the 2-core machine this was written on, where the writes run beside the network and
+    take their CPU from it. One fixed filter takes 20 ms, for files ~11 % bigger.
+    """
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
+    pixels = np.asarray(image)
+    height, width, channels = pixels.shape
+    rows = pixels.reshape(height, width * channels)
+    scanlines = np.empty((height, rows.shape[1] + 1), np.uint8)
+    scanlines[:, 0] = 2  # filter type "Up": each byte minus the one above it (mod 256)
+    scanlines[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=scanlines[1:, 1:])
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    data = packer.compress(scanlines) + packer.flush()
+    colour_type = 6 if channels == 4 else 2
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    chunks = ((b"IHDR", header), (b"IDAT", data), (b"IEND", b""))
+    return PNG_SIGNATURE + b"".join(_png_chunk(kind, body) for kind, body in chunks)
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

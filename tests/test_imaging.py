@@ -121,6 +121,17 @@ def test_alpha_rule_on_write(tmp_path, suffix, keeps_alpha):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+@pytest.mark.parametrize("size", [(1, 1), (7, 1), (1, 5), (517, 333)])
+def test_png_writer_is_lossless(tmp_path, mode, size):
+    """The own PNG encoder: any decoder gets back exactly the pixels, at any size."""
+    image = noise(*size, mode=mode, seed=size[0])
+    path = write_image(image, tmp_path / "x.png")
+    with Image.open(path) as back:
+        assert back.format == "PNG" and back.mode == mode and back.size == size
+        assert np.array_equal(np.asarray(back), np.asarray(image))
+
+
 def test_output_name_rule():
     assert output_name("a/photo.jpg", "b/starry.png", "png") == "photo_starry.png"
     assert output_name("photo.jpg", ["s1.jpg", "s2.jpg"], "jpeg") == "photo_s1+s2.jpg"
