@@ -79,11 +79,11 @@ def aggregate_style(
 
 
 def blocks_per_chunk(style: StyleKeys, budget_bytes: int) -> int:
-    """Content blocks per chunk so that DA's (chunk*r x ns) logits fit the budget."""
+    """Content blocks per chunk so that a chunk's logits fit the budget: DA's (r x ns) and
+    PA's (r x r) per block, each with its softmax and a temporary of the same size."""
     b, h, ns, r, _ = style.block_keys.shape
     itemsize = style.block_keys.element_size()
-    # logits + softmax (+ a temporary of the same size) for DA dominate; PA is r times smaller
-    per_block = 3 * b * h * r * ns * itemsize
+    per_block = 3 * b * h * r * (ns + r) * itemsize
     return max(1, budget_bytes // max(per_block, 1))
 
 
