@@ -45,8 +45,11 @@ class Encoder(nn.Module):
         if index:
             stage, n = STAGES[index - 1]
             for i in range(2, n + 1):
-                x = F.relu(pad_conv(getattr(self, f"conv{stage}{i}"), x), inplace=True)
-            x = F.max_pool2d(x, 2, ceil_mode=True)
+                x = pad_conv(getattr(self, f"conv{stage}{i}"), x)
+                if i < n:
+                    x = F.relu(x, inplace=True)
+            # ReLU commutes with max: after the pool it touches a quarter of the pixels
+            x = F.relu(F.max_pool2d(x, 2, ceil_mode=True), inplace=True)
         return F.relu(pad_conv(getattr(self, f"conv{STAGES[index][0]}1"), x), inplace=True)
 
     def forward(self, x: Tensor, last: int = 5) -> list[Tensor]:
