@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from a2k_cli.model import A2K
@@ -99,12 +100,14 @@ def all_to_all_reference(q, k, v, q2, k2, v2, block, heads):
     return from_blocks(da, block, h, w), from_blocks(pa, block, h, w)
 
 
-def test_attend_matches_direct_formulation():
+@pytest.mark.parametrize("channels", [16, 64, 128])  # head widths 2, 8, 16: padded or not
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_attend_matches_direct_formulation(channels, layout):
     torch.manual_seed(0)
-    tensors = [torch.randn(1, 16, 8, 12) for _ in range(2)] + [
-        torch.randn(1, 16, 12, 8) for _ in range(4)
+    tensors = [torch.randn(1, channels, 8, 12) for _ in range(2)] + [
+        torch.randn(1, channels, 12, 8) for _ in range(4)
     ]
-    q, q2, k, v, k2, v2 = tensors
+    q, q2, k, v, k2, v2 = (t.contiguous(memory_format=layout) for t in tensors)
     da, pa = a2k_attend(q, q2, aggregate_style(k, v, k2, v2, 4, 8), 4, budget_bytes=1)
     ref_da, ref_pa = all_to_all_reference(q, k, v, q2, k2, v2, 4, 8)
     torch.testing.assert_close(da, ref_da, atol=1e-5, rtol=1e-5)
