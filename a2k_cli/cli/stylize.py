@@ -8,7 +8,9 @@ file. Folders contribute the images directly inside them (not recursive).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -23,6 +25,9 @@ from a2k_cli.cli.batch import (
     open_stylizer,
     report_failure,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a batch
 
@@ -130,7 +135,7 @@ def stylize(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         task = bar.add_task("stylize", total=len(jobs))
-        options = (styles, alpha, preserve_color, size, quality, writer)
+        run = Run(stylizer, styles, alpha, preserve_color, size, quality, writer)
         pending: list = []
         for (content, target), result in zip(jobs, results):
             loaded = read_content(content, target, overwrite, result)
@@ -139,10 +144,10 @@ def stylize(
             else:
                 bar.advance(task)
             if len(pending) == CHUNK:
-                writes += run_chunk(stylizer, pending, *options)
+                writes += run_chunk(run, pending)
                 bar.advance(task, len(pending))
                 pending = []
-        writes += run_chunk(stylizer, pending, *options)
+        writes += run_chunk(run, pending)
     for write in writes:
         write.result()  # an unexpected error while writing surfaces here, not silently
     finish(results, time.perf_counter() - tic, as_json)
@@ -165,29 +170,41 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
         return None
 
 
-def run_chunk(stylizer, pending, styles, alpha, preserve_color, size, quality, writer) -> list:
+@dataclass(frozen=True)
+class Run:
+    """What every content of one `a2k stylize` is painted and saved with."""
+
+    stylizer: Any
+    styles: list
+    alpha: float
+    preserve_color: bool
+    size: int
+    quality: int
+    writer: Executor  # encodes and saves outputs while the next contents paint
+
+
+def run_chunk(run: Run, pending: list) -> list:
     """Stylize read contents together (equal sizes share batches) and hand each output to
-    the `writer` executor, returning its futures; when the chunk fails, each item is tried
+    the run's writer, returning its futures; when the chunk fails, each item is tried
     alone so only the culprit is reported."""
     if not pending:
         return []
     try:
-        painted = stylizer.stylize_images(
+        painted = run.stylizer.stylize_images(
             [loaded.rgb for loaded, _, _ in pending],
-            styles,
-            alpha=alpha,
-            preserve_color=preserve_color,
-            size=size,
+            run.styles,
+            alpha=run.alpha,
+            preserve_color=run.preserve_color,
+            size=run.size,
         )
     except (RuntimeError, ValueError) as exc:
         if len(pending) > 1:  # one item too big for memory must not sink the others
-            options = (styles, alpha, preserve_color, size, quality, writer)
-            return [write for item in pending for write in run_chunk(stylizer, [item], *options)]
+            return [write for item in pending for write in run_chunk(run, [item])]
         result = pending[0][2]
         report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
         return []
     return [
-        writer.submit(save_output, image, loaded, target, result, quality)
+        run.writer.submit(save_output, image, loaded, target, result, run.quality)
         for image, (loaded, target, result) in zip(painted, pending)
     ]
 
