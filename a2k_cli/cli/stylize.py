@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -28,6 +28,8 @@ from a2k_cli.cli.batch import (
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from a2k_cli.engine import Stylizer, WeightedStyles
 
 CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a batch
 
@@ -174,8 +176,8 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
 class Run:
     """What every content of one `a2k stylize` is painted and saved with."""
 
-    stylizer: Any
-    styles: list
+    stylizer: Stylizer
+    styles: WeightedStyles
     alpha: float
     preserve_color: bool
     size: int
