@@ -112,14 +112,30 @@ def _to_rgb(im: Image.Image) -> LoadedImage:
     return LoadedImage(im.convert("RGB"), None)
 
 
+def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is `size` (up or down); 0 keeps it."""
+    if size <= 0 or max(width, height) == size:
+        return width, height
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
     """Scale so the longer side is `size` (up or down, as `--size` says); 0 keeps it."""
-    width, height = image.size
-    if size <= 0 or max(width, height) == size:
-        return image
-    scale = size / max(width, height)
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return image.resize(new, Image.LANCZOS)
+    new = fitted_size(*image.size, size)
+    return image if new == image.size else image.resize(new, Image.LANCZOS)
+
+
+def header_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) read from the file's header alone; None when it cannot be read
+    (`read_image` then says why)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                return im.size
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return None
 
 
 def format_suffix(fmt: str) -> str:

@@ -7,6 +7,7 @@ file. Folders contribute the images directly inside them (not recursive).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,7 +140,7 @@ def stylize(
         task = bar.add_task("stylize", total=len(jobs))
         run = Run(stylizer, styles, alpha, preserve_color, size, quality, writer)
         pending: list = []
-        for (content, target), result in zip(jobs, results):
+        for (content, target), result in largest_first(list(zip(jobs, results)), size):
             loaded = read_content(content, target, overwrite, result)
             if loaded is not None:
                 pending.append((loaded, target, result))
@@ -153,6 +154,20 @@ def stylize(
     for write in writes:
         write.result()  # an unexpected error while writing surfaces here, not silently
     finish(results, time.perf_counter() - tic, as_json)
+
+
+def largest_first(items: list, size: int) -> list:
+    """(job, result) pairs in painting order, the biggest outputs first, as the engine orders
+    each chunk: memory grows once, to the largest image's needs, and smaller ones reuse it.
+    Sizes come from file headers; unreadable files go last (reading them reports why).
+    The summary keeps the given order."""
+    from a2k_cli.imaging import fitted_size, header_size
+
+    def pixels(item: tuple) -> int:
+        found = header_size(item[0][0])
+        return math.prod(fitted_size(*found, size)) if found else 0
+
+    return sorted(items, key=pixels, reverse=True) if len(items) > 1 else items
 
 
 def read_content(content: Path, target: Path, overwrite: bool, result: ItemResult):
