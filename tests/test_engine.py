@@ -166,3 +166,18 @@ def test_memory_estimate_covers_the_measured_peak(stylizer, tiny_weights, tmp_pa
         stylizer.stylize_batch(torch.rand(1, 3, 1536, 1024), [])
     estimate = float(re.search(r"about ([\d.]+) GiB", str(refused.value)).group(1)) * 2**30
     assert measured < estimate - 0.05 * 2**30 < 2 * measured  # fits everything, not far off
+
+
+def test_stylize_images_runs_largest_first_batching_equal_sizes(stylizer, monkeypatch):
+    shapes = []
+    real = Stylizer.stylize_batch
+
+    def spy(self, images, *args, **kwargs):
+        shapes.append(tuple(images.shape))
+        return real(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "stylize_batch", spy)
+    images = [picture(32, 24, 0), picture(64, 48, 1), picture(32, 24, 2)]
+    outs = stylizer.stylize_images(images, picture(64, 64, 9), size=0, style_size=64)
+    assert shapes == [(1, 3, 48, 64), (2, 3, 24, 32)]
+    assert [o.size for o in outs] == [i.size for i in images]

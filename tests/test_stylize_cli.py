@@ -198,3 +198,23 @@ def test_bad_style_and_unknown_model(tmp_path, tiny_weights, style):
         app, ["stylize", str(tmp_path / "c.png"), "--style", str(style), "--model", "no-such"]
     )
     assert result.exit_code == 1 and "no-such" in one_line_error(result)
+
+
+def test_largest_outputs_are_painted_first_and_reported_in_order(tmp_path, tiny_weights, style):
+    from a2k_cli.cli.stylize import largest_first
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sizes = {"a.png": (40, 20), "b.png": (64, 64), "c.png": (20, 40), "d.png": (30, 60)}
+    for name, size in sizes.items():
+        picture(*size).save(folder / name)
+    (folder / "e.png").write_text("unreadable: goes last, its read reports it")
+    names = [*sizes, "e.png"]
+    items = [((folder / n, tmp_path / f"o_{n}"), n) for n in names]
+    # at --size 64 every longer side becomes 64: (64, 32) and (32, 64) tie, keeping their order
+    assert [n for _, n in largest_first(items, 64)] == ["b.png", "a.png", "c.png", "d.png", "e.png"]
+    assert [n for _, n in largest_first(items, 0)] == ["b.png", "d.png", "a.png", "c.png", "e.png"]
+    result = run(tiny_weights, folder, "--style", style, "-o", tmp_path / "out", "--json")
+    summary = json.loads(result.stdout)
+    assert (summary["written"], summary["failed"]) == (4, 1)
+    assert [item["content"] for item in summary["items"]] == [str(folder / n) for n in names]
