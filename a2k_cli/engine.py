@@ -203,7 +203,8 @@ class Stylizer:
         styles = self._styles_of(style, style_size)
         resized = [resize_longer_side(image.convert("RGB"), size) for image in images]
         groups: dict[tuple[int, int], list[int]] = {}
-        for index in sorted(range(len(resized)), key=lambda i: -_pixels(resized[i])):
+        pixels = [image.width * image.height for image in resized]
+        for index in sorted(range(len(resized)), key=pixels.__getitem__, reverse=True):
             groups.setdefault(resized[index].size, []).append(index)
         painted_at: dict[int, Image.Image] = {}
         for (width, height), indices in groups.items():
@@ -261,10 +262,6 @@ class Stylizer:
         if isinstance(style, list) and style and isinstance(style[0][0], StyleState):
             return style
         return self.style_state(style, style_size)
-
-
-def _pixels(image: Image.Image) -> int:
-    return image.width * image.height
 
 
 def _identity(source: ImageSource) -> tuple:

@@ -156,15 +156,18 @@ def stylize(
     finish(results, time.perf_counter() - tic, as_json)
 
 
-def largest_first(items: list, size: int) -> list:
+def largest_first(
+    items: list[tuple[tuple[Path, Path], ItemResult]], size: int
+) -> list[tuple[tuple[Path, Path], ItemResult]]:
     """(job, result) pairs in painting order, the biggest outputs first, as the engine orders
     each chunk: memory grows once, to the largest image's needs, and smaller ones reuse it.
     Sizes come from file headers; unreadable files go last (reading them reports why).
     The summary keeps the given order."""
     from a2k_cli.imaging import fitted_size, header_size
 
-    def pixels(item: tuple) -> int:
-        found = header_size(item[0][0])
+    def pixels(item: tuple[tuple[Path, Path], ItemResult]) -> int:
+        (content, _), _ = item
+        found = header_size(content)
         return math.prod(fitted_size(*found, size)) if found else 0
 
     return sorted(items, key=pixels, reverse=True) if len(items) > 1 else items
