@@ -107,23 +107,31 @@ def a2k_attend(
     # and writes its result straight into channels-last order.
     queries = q.flatten(2).unflatten(1, (heads, -1)).transpose(-1, -2)  # (B, h, HW, d)
     da = q.new_empty(b, height * width, heads, dv)
-    rows = step * block * block
+    rows = step * block * block  # a block's r positions each have a row of logits
     for start in range(0, height * width, rows):
         out = attention(queries[:, :, start : start + rows], style.agg_keys, style.agg_values)
         da[:, start : start + rows] = out.transpose(1, 2)
     da = da.view(b, height, width, heads * dv).permute(0, 3, 1, 2)
-    # PA: content blocks matched to style blocks, then attention inside the matched block
+    # PA step 1: each content block matched to a style block by summed position-wise
+    # similarity. A block has one row of scores where it has r rows of logits, so the
+    # scores run in chunks of `rows` blocks: the style's keys (copied per sample when a
+    # batch shares one style) are read once or a few times instead of once per chunk,
+    # 5 % of a batch of five 512 px contents.
     q2b = to_blocks(q2, block, heads)
-    k2_flat = style.block_keys.flatten(-2)  # (B, h, ns, r*dk)
+    q2_flat, k2_flat = q2b.flatten(-2), style.block_keys.flatten(-2)  # (B, h, n|ns, r*dk)
+    match = torch.cat(
+        [
+            torch.einsum("bhnk,bhzk->bhnz", q2_flat[:, :, start : start + rows], k2_flat).argmax(-1)
+            for start in range(0, q2b.shape[2], rows)
+        ],
+        2,
+    )
+    # PA step 2: local attention inside the matched style block
     pa_out = []
     for start in range(0, q2b.shape[2], step):
-        q2c = q2b[:, :, start : start + step]
-        # step 1: block matching by summed position-wise similarity
-        match = torch.einsum("bhnk,bhzk->bhnz", q2c.flatten(-2), k2_flat).argmax(-1)
-        keys = gather_blocks(style.block_keys, match)
-        values = gather_blocks(style.block_values, match)
-        # step 2: local attention inside the matched style block
-        pa_out.append(softmax_attention(q2c, keys, values))
+        keys = gather_blocks(style.block_keys, match[:, :, start : start + step])
+        values = gather_blocks(style.block_values, match[:, :, start : start + step])
+        pa_out.append(softmax_attention(q2b[:, :, start : start + step], keys, values))
     pa = from_blocks(torch.cat(pa_out, 2), block, height, width)
     return da, pa
 
