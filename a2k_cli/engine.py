@@ -40,8 +40,8 @@ BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1
 # maps of the encoder's first width: the network alone measured 3.8 to 4.7 (lite, fp32, a
 # 4K content, five runs) with freed memory kept for reuse, as the commands run
 # (`a2k_cli.allocator`); the kept memory fragments differently from run to run, and
-# `a2k stylize` holds the output's copies on top (whole process, 4K: 2.6 to 3.6 GiB peak
-# over 13 runs), so the estimate takes 6.
+# `a2k stylize` holds the output's copies on top (whole process, 4K: 2.6 to 3.8 GiB peak
+# over 21 runs on two machines, 0.85 GiB of it there before the image), so it takes 6.
 PEAK_MAPS = 6
 
 

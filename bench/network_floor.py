@@ -30,7 +30,7 @@ from common import (
     resized_copies,
 )
 from PIL import Image
-from stylize_speed import inputs
+from stylize_speed import inputs, timed
 from torch.utils.flop_counter import FlopCounterMode
 
 from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
@@ -43,21 +43,6 @@ KERNELS = {  # what each timed function is counted as
     (torch, "matmul"): "attention kernels",
     (torch, "einsum"): "attention kernels",
 }
-
-
-def timing(spent: dict[str, float]) -> None:
-    """Route each function in KERNELS through a wrapper adding its wall time to `spent`."""
-    for (owner, name), kind in KERNELS.items():
-        inner = getattr(owner, name)
-
-        def wrapper(*args, _inner: Callable = inner, _kind: str = kind, **kwargs):
-            tic = time.perf_counter()
-            try:
-                return _inner(*args, **kwargs)
-            finally:
-                spent[_kind] = spent.get(_kind, 0.0) + time.perf_counter() - tic
-
-        setattr(owner, name, wrapper)
 
 
 def best_conv_rate(repeats: int) -> float:
@@ -96,7 +81,8 @@ def main() -> None:
     conv_flops = counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
     stylizer.stylize_batch(batch, styles)  # warm
     spent: dict[str, float] = {}
-    timing(spent)
+    for (owner, name), kind in KERNELS.items():
+        timed(owner, name, kind, spent)
     runs = []
     for _ in range(args.repeats):
         spent.clear()
