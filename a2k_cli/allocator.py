@@ -7,10 +7,11 @@ written on, 18 % of a training step went to page faults. Serving them from the h
 never trimming it reuses the same pages instead: 25 % more training steps per second
 (`bench/train_speed.py`: 0.32 -> 0.40). The price is fragmentation — peak memory of a
 batch-8 256 px training run went from 2.4 to 3.4 GB — so stylizing keeps only buffers up to
-`STYLIZE_UP_TO` on the heap: 15 % faster at 1024 px and 20-30 % at 4K, where the peak of
-`a2k stylize` goes from 2.3-2.5 GiB to 2.6-3.5 GiB, varying run to run (keeping every size
-was 5-10 % faster still, for +1.2 GB). It is process-wide, so
-`import a2k_cli` never does it: the commands, which own their process, turn it on.
+`STYLIZE_UP_TO` on the heap: on two 2-core machines, 8-15 % faster over a folder of 1024 px
+photos and 7-30 % on a 4K one, whose peak in `a2k stylize` goes from 2.3-3.3 GiB to
+2.6-3.8 GiB, varying run to run (keeping every size was 5-10 % faster still, for +1.2 GB).
+It is process-wide, so `import a2k_cli` never does it: the commands, which own their
+process, turn it on.
 """
 
 from __future__ import annotations
