@@ -115,8 +115,8 @@ def a2k_attend(
     # PA step 1: each content block matched to a style block by summed position-wise
     # similarity. A block has one row of scores where it has r rows of logits, so the
     # scores run in chunks of `rows` blocks: the style's keys (copied per sample when a
-    # batch shares one style) are read once or a few times instead of once per chunk,
-    # 5 % of a batch of five 512 px contents.
+    # batch shares one style) are read once or a few times instead of once per chunk
+    # (5 % of the time of a batch of five 512 px contents).
     q2b = to_blocks(q2, block, heads)
     q2_flat, k2_flat = q2b.flatten(-2), style.block_keys.flatten(-2)  # (B, h, n|ns, r*dk)
     match = torch.cat(
