@@ -1,4 +1,8 @@
-"""The paper's quality metrics for stylized images: content loss and style loss.
+"""Quality of stylized images: network-free measures, and the paper's content and style loss.
+
+The network-free measures (`a2k_cli.measures`: palette and texture distance to the style,
+edge correlation with the content, lattice ratios) use no network any model was trained
+with, so they are the yardstick; the losses below need a loss network.
 
 Both are measured on the features of a frozen encoder (the "loss network"):
 - content loss: Σ over relu4_1, relu5_1 of MSE(mvn(φ(output)), mvn(φ(content)));
@@ -24,6 +28,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from a2k_cli import measures
 from a2k_cli.engine import to_tensor
 from a2k_cli.imaging import ImageError, output_name, read_image, resize_longer_side
 from a2k_cli.model.encoder import Encoder
@@ -48,8 +53,20 @@ class PairScore:
     content: str
     style: str
     output: str
+    palette: float
+    texture: float
+    edge_correlation: float
+    lattice_2: float
+    lattice_8: float
+    lattice_16: float
+    lattice_32: float
     content_loss: float
     style_loss: float
+
+
+MEASURES = tuple(
+    f for f in PairScore.__dataclass_fields__ if f not in {"content", "style", "output"}
+)
 
 
 def output_stem(content: Path, style: Path) -> str:
@@ -91,14 +108,28 @@ def loss_network(
     return encoder_from_state(load_encoder_state(model)), f"encoder of model {model}"
 
 
-def evaluation_images(triple: Triple, size: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(content, style, output) as (1, 3, H, W) tensors at the documented evaluation sizes."""
-    output = resize_longer_side(read_image(triple.output).rgb, size)
+def evaluation_images(triple: Triple, size: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(content, style, output) as (1, 3, H, W) tensors at the documented evaluation sizes,
+    and the output as written (3, H, W), which the lattice ratios are measured on."""
+    written = read_image(triple.output).rgb
+    output = resize_longer_side(written, size)
     content = read_image(triple.content).rgb
     if content.size != output.size:
         content = content.resize(output.size, Image.LANCZOS)
     style = resize_longer_side(read_image(triple.style).rgb, size or max(output.size))
-    return tuple(to_tensor(im)[None] for im in (content, style, output))
+    resized = tuple(to_tensor(im)[None] for im in (content, style, output))
+    return (*resized, to_tensor(written))
+
+
+def network_free(content: Tensor, style: Tensor, output: Tensor, written: Tensor) -> dict:
+    """The four measures of `a2k_cli.measures` for one (1, 3, H, W) triple."""
+    content, style, output = content[0].cpu(), style[0].cpu(), output[0].cpu()
+    lattice = {f"lattice_{p}": measures.lattice_ratio(written, p) for p in measures.LATTICE_PERIODS}
+    return {
+        "palette": measures.palette_distance(output, style),
+        "texture": measures.texture_distance(output, style),
+        "edge_correlation": measures.edge_correlation(content, output),
+    } | lattice
 
 
 @torch.no_grad()
@@ -112,9 +143,11 @@ def losses(encoder: Encoder, content: Tensor, style: Tensor, output: Tensor) -> 
 
 def score(triple: Triple, encoder: Encoder, size: int = DEFAULT_SIZE) -> PairScore:
     device = next(encoder.parameters()).device
-    images = (t.to(device) for t in evaluation_images(triple, size))
-    c, s = losses(encoder, *images)
-    return PairScore(str(triple.content), str(triple.style), str(triple.output), c, s)
+    *images, written = evaluation_images(triple, size)
+    free = network_free(*images, written)
+    c, s = losses(encoder, *(t.to(device) for t in images))
+    names = (str(triple.content), str(triple.style), str(triple.output))
+    return PairScore(*names, **free, content_loss=c, style_loss=s)
 
 
 def evaluate(
@@ -131,15 +164,11 @@ def evaluate(
 
 
 def summary(scores: Sequence[PairScore]) -> dict[str, float | int | None]:
-    """Means over all pairs (None when there are none)."""
+    """Means over all pairs (None when there are none), and the worst 2-px lattice ratio."""
     n = len(scores)
-    if not n:
-        return {"count": 0, "content_loss": None, "style_loss": None}
-    return {
-        "count": n,
-        "content_loss": sum(s.content_loss for s in scores) / n,
-        "style_loss": sum(s.style_loss for s in scores) / n,
-    }
+    means = {m: sum(getattr(s, m) for s in scores) / n if n else None for m in MEASURES}
+    worst = max((s.lattice_2 for s in scores), default=None)
+    return {"count": n} | means | {"lattice_2_max": worst}
 
 
 def report(

@@ -126,15 +126,15 @@ def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights):
     assert set(report) == {"loss_network", "size", "mean", "pairs", "unmatched", "failed"}
     assert report["size"] == 96 and "tiny-lite" in report["loss_network"]
     (pair,) = report["pairs"]
-    assert set(pair) == {"content", "style", "output", "content_loss", "style_loss"}
+    assert set(pair) == {"content", "style", "output", *ev.MEASURES}
     assert Path(pair["output"]).name == "p1_art.png"
     assert pair["content_loss"] == pytest.approx(0.0, abs=1e-6)  # output = resized content
     assert pair["style_loss"] > 0
-    assert report["mean"] == {
-        "count": 1,
-        "content_loss": pair["content_loss"],
-        "style_loss": pair["style_loss"],
-    }
+    assert pair["palette"] > 50  # flat red against flat blue: ΔE 176 in CIELAB
+    assert pair["texture"] == 0.0  # both flat
+    assert pair["edge_correlation"] == 0.0  # no edges in either
+    assert pair["lattice_2"] == 1.0  # no steps at all
+    assert report["mean"] == {"count": 1, **{k: pair[k] for k in ev.MEASURES}, "lattice_2_max": 1.0}
     assert [Path(p).name for p in report["unmatched"]] == ["stray.png"]
     assert [Path(f["output"]).name for f in report["failed"]] == ["p2_art.jpg"]
 

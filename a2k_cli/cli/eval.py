@@ -1,4 +1,4 @@
-"""`a2k eval`: the paper's content and style losses for a folder of stylized outputs."""
+"""`a2k eval`: network-free measures and the paper's losses for a folder of stylized outputs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import typer
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from a2k_cli.cli.app import app, console, err_console, fail
 
@@ -28,10 +29,12 @@ def eval_command(
     size: int = typer.Option(
         512, min=0, help="Evaluate outputs and styles at this longer side (0: the output's size)."
     ),
-    device: str = typer.Option("cpu", help="cpu, cuda, mps or auto."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps (for the loss network)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Content loss (relu4_1 + relu5_1) and style loss (relu1_1 … relu5_1) per pair and mean."""
+    """Per pair and mean: palette and texture distance to the style (lower is closer), edge
+    correlation with the content (1: structure kept), 2-px lattice ratio (1: none), and the
+    paper's content and style losses measured with a loss network."""
     from a2k_cli import evaluate as ev
     from a2k_cli.device import pick_device
     from a2k_cli.imaging import image_files
@@ -62,24 +65,35 @@ def eval_command(
         raise typer.Exit(1)
 
 
+COLUMNS = {
+    "palette": ("palette ↓", ".2f"),
+    "texture": ("texture ↓", ".3f"),
+    "edge_correlation": ("edges ↑", ".3f"),
+    "lattice_2": ("lattice", ".3f"),
+    "content_loss": ("content loss", ".4f"),
+    "style_loss": ("style loss", ".4f"),
+}
+
+
 def show(result: dict) -> None:
-    table = Table(
-        "output", "content loss", "style loss", title=f"Loss network: {result['loss_network']}"
+    title = (
+        f"size {result['size']}; lattice: 2-px lattice ratio (1: none); "
+        f"losses measured with {escape(result['loss_network'])}"
     )
+    table = Table(Column("output", no_wrap=True), *(label for label, _ in COLUMNS.values()))
+    table.caption = title
     for pair in result["pairs"]:
-        table.add_row(
-            Path(pair["output"]).name, f"{pair['content_loss']:.4f}", f"{pair['style_loss']:.4f}"
-        )
+        cells = (format(pair[key], spec) for key, (_, spec) in COLUMNS.items())
+        table.add_row(escape(Path(pair["output"]).name), *cells)
     mean = result["mean"]
     if mean["count"]:
         table.add_section()
-        table.add_row(
-            f"mean of {mean['count']}", f"{mean['content_loss']:.4f}", f"{mean['style_loss']:.4f}"
-        )
+        cells = (format(mean[key], spec) for key, (_, spec) in COLUMNS.items())
+        table.add_row(f"mean of {mean['count']}", *cells)
     console.print(table)
     for path in result["unmatched"]:
         err_console.print(
-            f"[yellow]unmatched:[/] {path} (no single content/style pair has this name)"
+            f"[yellow]unmatched:[/] {escape(path)} (no single content/style pair has this name)"
         )
     for item in result["failed"]:
-        err_console.print(f"[bold red]failed:[/] {item['output']}: {item['error']}")
+        err_console.print(f"[bold red]failed:[/] {escape(item['output'])}: {escape(item['error'])}")

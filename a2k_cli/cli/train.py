@@ -23,7 +23,7 @@ def progress_bar() -> Progress:
 
 
 def format_losses(record: dict[str, float]) -> str:
-    keys = ("loss", "global", "attn", "content", "tv", "recon")
+    keys = ("loss", "global", "attn", "content", "distribution", "identity_pixel", "lattice")
     return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
 
 
@@ -61,6 +61,18 @@ def train(
     lambda_tv: float = typer.Option(
         0.0,
         help="Weight of the output's total variation, for smoother outputs (not in the paper).",
+    ),
+    lambda_distribution: float = typer.Option(
+        0.0, help="Weight of the sorted match of relu1_1/relu2_1 distributions (colour, strokes)."
+    ),
+    lambda_identity_pixel: float = typer.Option(
+        0.0, help="Weight of the identity loss on pixels (SANet's: 50)."
+    ),
+    lambda_identity_feature: float = typer.Option(
+        0.0, help="Weight of the identity loss on features (SANet's: 1)."
+    ),
+    lambda_lattice: float = typer.Option(
+        0.0, help="Weight of the penalty on the 2-px lattice of the last upsampling."
     ),
     global_levels: int = typer.Option(
         4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
@@ -105,6 +117,8 @@ def train(
             steps=steps or 20000, batch=batch, lr=lr,
             crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
             lambda_content=lambda_content, lambda_tv=lambda_tv, global_levels=global_levels,
+            lambda_distribution=lambda_distribution, lambda_identity_pixel=lambda_identity_pixel,
+            lambda_identity_feature=lambda_identity_feature, lambda_lattice=lambda_lattice,
             warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip

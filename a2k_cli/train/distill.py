@@ -107,7 +107,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
     )
     ckpt_path, step = out / "checkpoint.pt", 0
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         student.load_state_dict(ckpt["student"])
         optim.load_state_dict(ckpt["optim"])
         sched.load_state_dict(ckpt["sched"])

@@ -44,6 +44,43 @@ def total_variation(image: Tensor) -> Tensor:
     return down + (image[..., 1:] - image[..., :-1]).abs().mean()
 
 
+def sorted_distribution_loss(
+    out_feats: Sequence[Tensor], style_feats: Sequence[Tensor], seed: int = 0
+) -> Tensor:
+    """Sliced 1-D Wasserstein match of feature distributions (sorted random projections).
+
+    Mean/std of deep features barely weigh colour; the whole distribution of shallow
+    features (relu1_1: colour, relu2_1: small strokes) does. Output and style crops must
+    have the same number of pixels. Projections are fixed per level by `seed`.
+    """
+    total = out_feats[0].new_zeros(())
+    generator = torch.Generator().manual_seed(seed)
+    for o, s in zip(out_feats, style_feats):
+        channels = o.shape[1]
+        proj = F.normalize(torch.randn(channels, channels, generator=generator), dim=0)
+        proj = proj.to(o.device, o.dtype)
+        po = torch.einsum("bchw,cp->bphw", o, proj).flatten(2)
+        ps = torch.einsum("bchw,cp->bphw", s, proj).flatten(2)
+        total = total + F.mse_loss(po.sort(-1).values, ps.sort(-1).values)
+    return total
+
+
+def lattice_penalty(image: Tensor, period: int = 2) -> Tensor:
+    """Squared log-ratio of the mean |step| across pixel boundaries j % p = p - 1 (between
+    upsampled blocks) to that across j % p = p/2 - 1, rows and columns (0 = no lattice).
+
+    The decoder's last nearest-neighbour upsampling leaves a 2-px lattice in flat areas; the
+    paper's feature losses cannot see a pattern finer than relu1_1's receptive field.
+    """
+    total = image.new_zeros(())
+    luma = image.mean(1)
+    for steps in (luma.diff(dim=-1).abs(), luma.diff(dim=-2).abs().transpose(-1, -2)):
+        across = steps[..., period - 1 :: period].mean()
+        within = steps[..., period // 2 - 1 :: period].mean()
+        total = total + (across.add(1e-6).log() - within.add(1e-6).log()) ** 2
+    return total
+
+
 def attention_keys(feats: Sequence[Tensor], level: int) -> Tensor:
     """K̂_l: normalised features of every level up to l, resized to level l's size."""
     size = feats[level].shape[-2:]

@@ -13,8 +13,12 @@ from a2k_cli.train.losses import (
     attention_style_targets,
     content_loss,
     global_style_loss,
+    lattice_penalty,
+    sorted_distribution_loss,
     total_variation,
 )
+
+DISTRIBUTION_LEVELS = 2  # relu1_1, relu2_1: colours and the finest strokes
 
 
 class StyleTransferObjective(nn.Module):
@@ -38,6 +42,10 @@ class StyleTransferObjective(nn.Module):
         loss_network: Encoder | None = None,
         global_levels: int = 4,
         lambda_tv: float = 0.0,
+        lambda_distribution: float = 0.0,
+        lambda_identity_pixel: float = 0.0,
+        lambda_identity_feature: float = 0.0,
+        lambda_lattice: float = 0.0,
     ):
         super().__init__()
         self.net = net
@@ -48,6 +56,10 @@ class StyleTransferObjective(nn.Module):
             "attn": lambda_attn,
             "content": lambda_content,
             "tv": lambda_tv,
+            "distribution": lambda_distribution,
+            "identity_pixel": lambda_identity_pixel,
+            "identity_feature": lambda_identity_feature,
+            "lattice": lambda_lattice,
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
@@ -71,9 +83,28 @@ class StyleTransferObjective(nn.Module):
             terms["content"] = content_loss(o_feats[3:], c_ref[3:])
         if self.weights["tv"]:
             terms["tv"] = total_variation(output)
+        if self.weights["distribution"]:
+            k = DISTRIBUTION_LEVELS
+            terms["distribution"] = sorted_distribution_loss(o_feats[:k], s_ref[:k])
+        if self.weights["lattice"]:
+            terms["lattice"] = lattice_penalty(output)
+        if self.weights["identity_pixel"] or self.weights["identity_feature"]:
+            terms |= self.identity_terms(content, style, c_feats, s_feats, c_ref, s_ref)
         if self.weights["recon"]:
             # warm-up only: a freshly initialised decoder first learns to invert the shallow
             # features, so style losses start from images rather than from noise
             terms["recon"] = sum(F.mse_loss(o, c) for o, c in zip(o_feats[:3], c_ref[:3]))
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, output
+
+    def identity_terms(self, content, style, c_feats, s_feats, c_ref, s_ref) -> dict[str, Tensor]:
+        """SANet's identity losses: a content restyled with itself (and a style with itself)
+        must come back unchanged, in pixels and in features. They penalise what the decoder
+        adds that no input has (the maze of strokes in flat areas, halos at edges)."""
+        net, judge = self.net, self.net.encoder if self.loss_network is None else self.loss_network
+        pixel, feature = content.new_zeros(()), content.new_zeros(())
+        for image, feats, ref in ((content, c_feats, c_ref), (style, s_feats, s_ref)):
+            same = net.decode(*net.stylize_features(feats, [(net.prepare_style(feats), 1.0)]))
+            pixel = pixel + F.mse_loss(same, image)
+            feature = feature + sum(F.mse_loss(o, r) for o, r in zip(judge(same), ref))
+        return {"identity_pixel": pixel, "identity_feature": feature}

@@ -58,6 +58,10 @@ class TrainConfig:
     lambda_attn: float = 1.25
     lambda_content: float = 0.0
     lambda_tv: float = 0.0  # total variation of the output (not in the paper)
+    lambda_distribution: float = 0.0  # sorted match of relu1_1/relu2_1 distributions (colour)
+    lambda_identity_pixel: float = 0.0  # SANet identity loss on pixels (their weight: 50)
+    lambda_identity_feature: float = 0.0  # SANet identity loss on features (their weight: 1)
+    lambda_lattice: float = 0.0  # penalty on the 2-px lattice of the last upsampling
     global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
@@ -252,6 +256,10 @@ class Trainer:
             loss_network,
             cfg.global_levels,
             cfg.lambda_tv,
+            cfg.lambda_distribution,
+            cfg.lambda_identity_pixel,
+            cfg.lambda_identity_feature,
+            cfg.lambda_lattice,
         )
         self.objective = self.plain_objective
         if self.ddp.world > 1:
@@ -290,7 +298,7 @@ class Trainer:
             torch.save(self.checkpoint_state(), tmp)
 
     def load_checkpoint(self) -> None:
-        ckpt = torch.load(self.out / "checkpoint.pt", map_location="cpu", weights_only=False)
+        ckpt = torch.load(self.out / "checkpoint.pt", map_location="cpu", weights_only=True)
         self.net.load_state_dict(ckpt["model"])
         self.optim.load_state_dict(ckpt["optim"])
         self.sched.load_state_dict(ckpt["sched"])
