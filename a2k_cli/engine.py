@@ -24,6 +24,7 @@ from torch import Tensor
 
 from a2k_cli.colour import preserve_colour
 from a2k_cli.device import available_memory, configure_threads, default_dtype, pick_device
+from a2k_cli.errors import A2KError
 from a2k_cli.imaging import read_image, resize_longer_side
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
 from a2k_cli.weights import load
@@ -45,7 +46,7 @@ BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1
 PEAK_MAPS = 6
 
 
-class TooLargeError(ValueError):
+class TooLargeError(A2KError, ValueError):
     """An image bigger than the free memory can stylize: refused before the OOM killer acts."""
 
 

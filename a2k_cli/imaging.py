@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.errors import A2KError
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
@@ -34,7 +35,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-class ImageError(ValueError):
+class ImageError(A2KError, ValueError):
     """A file that cannot be used as an image; the message is one line naming the file."""
 
 
@@ -87,7 +88,7 @@ def read_image(path: str | Path) -> LoadedImage:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: too large to decode safely (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise ImageError(f"{path}: cannot decode ({reason})") from None
     width, height = loaded.rgb.size
     if min(width, height) < MIN_SIDE:

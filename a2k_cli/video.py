@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.errors import A2KError
 from a2k_cli.temporal import FlickerMeter, Stabilizer
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ Progress = Callable[[int, int], None]
 PLAYABLE_IN_MP4 = {"aac", "mp3", "ac3", "eac3", "opus", "alac", "flac"}
 
 
-class VideoError(Exception):
+class VideoError(A2KError):
     """A video that cannot be read or written; the message is one line for the user."""
 
 

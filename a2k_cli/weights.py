@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.errors import A2KError
 from a2k_cli.model import A2KNet, Preset
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
@@ -27,7 +28,7 @@ SUFFIX = ".safetensors"
 DEFAULT_MODEL = "a2k-lite"
 
 
-class WeightsError(ValueError):
+class WeightsError(A2KError, ValueError):
     """A weights file that cannot be used; the message is one line naming the file."""
 
 
@@ -175,15 +176,20 @@ OFFICIAL_FILES = {
 }
 
 
-def torch_load_state(path: Path) -> dict[str, Tensor]:
-    """The only place a user's pickle is read, and only with weights_only=True."""
+def load_checkpoint(path: str | Path) -> Mapping[str, Any]:
+    """The only place a pickle is read (official checkpoints, training checkpoints), and only
+    with weights_only=True: tensors and plain containers, never code from the file."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for bad pickles
+    except Exception as exc:  # torch raises many types for bad or truncated pickles
         raise WeightsError(f"{path}: cannot read checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, Mapping):
-        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
-    return {k.removeprefix("module."): v for k, v in state.items()}
+        raise WeightsError(f"{path}: expected a dict, found {type(state).__name__}")
+    return state
+
+
+def torch_load_state(path: Path) -> dict[str, Tensor]:
+    return {k.removeprefix("module."): v for k, v in load_checkpoint(path).items()}
 
 
 def official_state(vgg: Path, checkpoints: Path) -> dict[str, Tensor]:

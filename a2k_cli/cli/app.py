@@ -6,6 +6,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from a2k_cli import __version__
 
@@ -21,9 +22,30 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def plain(text: object) -> str:
+    """User-supplied text (paths, names, library messages) as literal console text on one
+    line: brackets are not markup, and a newline in a file name cannot split the line."""
+    return escape(str(text).replace("\r", "\\r").replace("\n", "\\n"))
+
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, for a one-line error: a2k's own messages whole (a newline there can
+    only come from a path), a library's first line, or the type's name if it said nothing."""
+    from a2k_cli.errors import A2KError
+
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return text if isinstance(exc, A2KError) else text.splitlines()[0]
+
+
+def print_error(label: str, message: str) -> None:
+    err_console.print(f"[bold red]{label}:[/] {plain(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit: bad input never shows a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error("error", message)
     raise typer.Exit(code)
 
 

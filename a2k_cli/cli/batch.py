@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from a2k_cli.cli.app import console, err_console, fail
+from a2k_cli.cli.app import console, fail, one_line, plain, print_error
 
 WRITTEN, FAILED, EXISTS = "written", "failed", "exists"
 
@@ -29,8 +29,7 @@ class ItemResult:
 def report_failure(item: ItemResult, message: str, status: str = FAILED) -> None:
     """Mark `item` as not written and say why in one line, as it happens."""
     item.status, item.message = status, message
-    label = "skipped" if status == EXISTS else "error"
-    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
+    print_error("skipped" if status == EXISTS else "error", message)
 
 
 def check_options(alpha: float, quality: int, fmt: str | None) -> None:
@@ -61,7 +60,7 @@ def open_stylizer(model: str, device: str) -> Any:
     try:
         return Stylizer(model, device=device)
     except (WeightsError, ValueError, RuntimeError) as exc:
-        fail(str(exc).splitlines()[0] or type(exc).__name__)
+        fail(one_line(exc))
 
 
 def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict | None = None):
@@ -80,8 +79,10 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
 
             table = Table("content", "style", "output", "result")
             for r in results:
-                shown = r.status if r.status == WRITTEN else f"[red]{r.status}[/]: {r.message}"
-                table.add_row(r.content, r.style, r.output or "-", shown)
+                shown = (
+                    r.status if r.status == WRITTEN else f"[red]{r.status}[/]: {plain(r.message)}"
+                )
+                table.add_row(plain(r.content), plain(r.style), plain(r.output or "-"), shown)
             console.print(table)
         per_image = f" ({seconds / written:.2f} s/image)" if written else ""
         console.print(
@@ -90,6 +91,6 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
             highlight=False,
         )
         for path in (extra or {}).values():
-            console.print(f"wrote {path}", highlight=False)
+            console.print(f"wrote {plain(path)}", highlight=False)
     if written != len(results):
         raise typer.Exit(1)

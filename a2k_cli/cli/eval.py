@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Column, Table
 
-from a2k_cli.cli.app import app, console, err_console, fail
+from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
 
 
 @app.command("eval")
@@ -54,7 +53,7 @@ def eval_command(
         network, label = ev.loss_network(model, vgg, encoder)
         network.to(pick_device(device))
     except (WeightsError, ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0])
+        fail(one_line(exc))
     scores, failed = ev.evaluate(triples, network, size)
     result = ev.report(scores, unmatched, failed, label, size)
     if as_json:
@@ -78,13 +77,13 @@ COLUMNS = {
 def show(result: dict) -> None:
     title = (
         f"size {result['size']}; lattice: 2-px lattice ratio (1: none); "
-        f"losses measured with {escape(result['loss_network'])}"
+        f"losses measured with {plain(result['loss_network'])}"
     )
     table = Table(Column("output", no_wrap=True), *(label for label, _ in COLUMNS.values()))
     table.caption = title
     for pair in result["pairs"]:
         cells = (format(pair[key], spec) for key, (_, spec) in COLUMNS.items())
-        table.add_row(escape(Path(pair["output"]).name), *cells)
+        table.add_row(plain(Path(pair["output"]).name), *cells)
     mean = result["mean"]
     if mean["count"]:
         table.add_section()
@@ -93,7 +92,7 @@ def show(result: dict) -> None:
     console.print(table)
     for path in result["unmatched"]:
         err_console.print(
-            f"[yellow]unmatched:[/] {escape(path)} (no single content/style pair has this name)"
+            f"[yellow]unmatched:[/] {plain(path)} (no single content/style pair has this name)"
         )
     for item in result["failed"]:
-        err_console.print(f"[bold red]failed:[/] {escape(item['output'])}: {escape(item['error'])}")
+        err_console.print(f"[bold red]failed:[/] {plain(item['output'])}: {plain(item['error'])}")

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, err_console, fail
+from a2k_cli.cli.app import app, err_console, fail, one_line
 from a2k_cli.cli.batch import (
     EXISTS,
     WRITTEN,
@@ -138,7 +138,7 @@ def grid(
             except (RuntimeError, ValueError, ImageError, OSError) as exc:
                 for j in todo:
                     if pairs[j].status != WRITTEN:
-                        report_failure(pairs[j], f"{content}: {str(exc).splitlines()[0]}")
+                        report_failure(pairs[j], f"{content}: {one_line(exc)}")
             bar.advance(task)
     labels = [(path.name, loaded.rgb) for path, loaded in styles]
     write_image(contact_sheet(rows, labels, tiles, tile), sheet_path)

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from a2k_cli import __version__
-from a2k_cli.cli.app import app, console
+from a2k_cli.cli.app import app, console, plain
 
 
 @app.command()
@@ -39,5 +39,5 @@ def info(
     console.print(f"a2k {__version__} · torch {torch.__version__} · device [bold]{device}[/]")
     table = Table("model", "preset", "file", title="Available models")
     for name, m in models.items():
-        table.add_row(name, m["preset"], m["path"])
+        table.add_row(plain(name), m["preset"], plain(m["path"]))
     console.print(table)

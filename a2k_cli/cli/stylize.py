@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, err_console, fail
+from a2k_cli.cli.app import app, err_console, fail, one_line
 from a2k_cli.cli.batch import (
     EXISTS,
     WRITTEN,
@@ -221,7 +221,7 @@ def run_chunk(run: Run, pending: list) -> list:
         if len(pending) > 1:  # one item too big for memory must not sink the others
             return [write for item in pending for write in run_chunk(run, [item])]
         result = pending[0][2]
-        report_failure(result, f"{result.content}: {str(exc).splitlines()[0]}")
+        report_failure(result, f"{result.content}: {one_line(exc)}")
         return []
     return [
         run.writer.submit(save_output, image, loaded, target, result, run.quality)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from a2k_cli.cli.app import app, console, fail
+from a2k_cli.cli.app import app, console, fail, one_line, plain
 
 
 def progress_bar() -> Progress:
@@ -27,8 +27,18 @@ def format_losses(record: dict[str, float]) -> str:
     return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
 
 
+# what a resumed run may change: its length and where it runs; the rest is the run's recipe
+CHANGEABLE_ON_RESUME = {"resume", "steps", "device", "workers"}
+
+
+def given_options(ctx: typer.Context) -> list[str]:
+    """The parameters the user typed on the command line (not defaults)."""
+    return [n for n in ctx.params if ctx.get_parameter_source(n).name == "COMMANDLINE"]
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(None, help="Folder of content photos (searched recursively)."),
     styles: Path = typer.Option(None, help="Folder of style artworks (searched recursively)."),
     out: Path = typer.Option(Path("runs/a2k"), "--out", "-o", help="Run directory."),
@@ -88,19 +98,21 @@ def train(
     preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
 ) -> None:
     """Train A2K modules and decoder on two image folders (torchrun for several GPUs)."""
-    import json
 
     from a2k_cli.allocator import keep_freed_memory
-    from a2k_cli.train.trainer import TrainConfig, Trainer
+    from a2k_cli.train.trainer import TrainConfig, Trainer, resume_config
 
     keep_freed_memory()
     if resume:
-        config_file = resume / "config.json"
-        if not (resume / "checkpoint.pt").is_file() or not config_file.is_file():
-            fail(f"{resume}: no checkpoint.pt/config.json to resume from")
-        cfg = TrainConfig(**json.loads(config_file.read_text()))
-        cfg.out = str(resume)
-        cfg.steps = steps or cfg.steps
+        fixed = [name for name in given_options(ctx) if name not in CHANGEABLE_ON_RESUME]
+        if fixed:
+            option = "--" + fixed[0].replace("_", "-")
+            fail(f"--resume continues a run as it was set up; {option} cannot change", code=2)
+        try:
+            cfg = resume_config(resume, steps)
+        except ValueError as exc:
+            fail(one_line(exc))
+        cfg.device, cfg.workers = device, workers
     else:
         if data is None or styles is None:
             fail("give --data and --styles (or --resume RUN_DIR)")
@@ -125,19 +137,20 @@ def train(
     try:
         trainer = Trainer(cfg, resume=resume is not None)
     except (ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0])
+        fail(one_line(exc))
     try:
         summary = run_with_progress(trainer)
     finally:
         trainer.close()
     if trainer.ddp.main:
         if summary["interrupted"]:
-            console.print(f"interrupted at step {summary['steps']}; resume with --resume {cfg.out}")
+            console.print(
+                f"interrupted at step {summary['steps']}; resume with --resume {plain(cfg.out)}"
+            )
             raise typer.Exit(130)
         ranks = f", {summary['ranks']} processes in sync" if summary["ranks"] > 1 else ""
-        console.print(
-            f"done: {summary['steps']} steps{ranks}; model written to [bold]{summary['model']}[/]"
-        )
+        model = plain(summary["model"])
+        console.print(f"done: {summary['steps']} steps{ranks}; model written to [bold]{model}[/]")
 
 
 def run_with_progress(trainer) -> dict:
@@ -180,7 +193,6 @@ def distill(
     from a2k_cli.allocator import keep_freed_memory
     from a2k_cli.train.distill import DistillConfig
     from a2k_cli.train.distill import distill as run
-    from a2k_cli.weights import WeightsError
 
     keep_freed_memory()
     if not teacher.is_file():
@@ -199,7 +211,7 @@ def distill(
 
         try:
             summary = run(cfg, on_step)
-        except WeightsError as exc:  # an unreadable teacher or --init file
-            fail(str(exc))
+        except (ValueError, OSError) as exc:  # unreadable teacher, --init, run files or data
+            fail(one_line(exc))
     console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
     console.print_json(json.dumps(summary["val_relative_error"]))

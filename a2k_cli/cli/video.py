@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.text import Text
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, console, err_console, fail
+from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
 from a2k_cli.cli.batch import open_stylizer
 
 
@@ -104,7 +104,7 @@ def video_command(
     stylizer = open_stylizer(model, device)
     try:
         with Progress(*columns, console=err_console, transient=True) as bar:
-            task = bar.add_task(source.name, total=None)
+            task = bar.add_task(plain(source.name), total=None)
             report = stylize_video(
                 source,
                 target,
@@ -123,10 +123,10 @@ def video_command(
     except KeyboardInterrupt:
         fail("interrupted; no output written", code=130)
     except (VideoError, ValueError, OSError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        fail(one_line(exc))
     width, height = report.size
     console.print(
-        f"wrote {target}: {report.frames} frames, {width}×{height} at {report.fps:g} fps, "
+        f"wrote {plain(target)}: {report.frames} frames, {width}×{height} at {report.fps:g} fps, "
         f"audio {report.audio}, {report.frames_per_second:.1f} frames/s",
         highlight=False,
         soft_wrap=True,

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from a2k_cli.cli.app import app, console, fail
+from a2k_cli.cli.app import app, console, fail, one_line, plain
 
 weights_app = typer.Typer(
     help="List models and import the authors' checkpoints.", no_args_is_help=True
@@ -26,7 +26,7 @@ def list_models() -> None:
             preset = read_metadata(path).get("preset", "?")
         except WeightsError as exc:
             preset = f"[red]unreadable[/] ({exc})"
-        table.add_row(name, preset, str(path))
+        table.add_row(plain(name), preset, plain(path))
     console.print(table)
 
 
@@ -57,5 +57,5 @@ def import_official(
     try:
         convert(vgg, checkpoints, out)
     except WeightsError as exc:
-        fail(str(exc))
-    console.print(f"wrote [bold]{out}[/] (preset paper); use it with --model {out}")
+        fail(one_line(exc))
+    console.print(f"wrote [bold]{plain(out)}[/] (preset paper); use it with --model {plain(out)}")

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import PRESETS, Encoder
 from a2k_cli.train.data import CropStream, ImageList, scan_images, split
-from a2k_cli.weights import load_encoder_state
+from a2k_cli.weights import WeightsError, load_checkpoint, load_encoder_state
 
 
 @dataclass
@@ -42,11 +42,19 @@ class DistillConfig:
     init: str | None = None  # start from this encoder file: a fresh schedule on an earlier run
 
 
+def load_lite_encoder(encoder: Encoder, path: str | Path) -> Encoder:
+    """Load an encoder file into a lite encoder; other widths are a WeightsError."""
+    try:
+        encoder.load_state_dict(load_encoder_state(path))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[-1].strip()
+        raise WeightsError(f"{path}: not a lite (16…128 channel) encoder ({reason})") from None
+    return encoder
+
+
 def load_teacher(path: str | Path) -> Encoder:
     """The teacher's encoder convs; its 1x1 `*_aux` heads are not needed for the taps."""
-    teacher = Encoder(PRESETS["lite"].widths)
-    teacher.load_state_dict(load_encoder_state(path))
-    return teacher.eval().requires_grad_(False)
+    return load_lite_encoder(Encoder(PRESETS["lite"].widths), path).eval().requires_grad_(False)
 
 
 # conv0 is the fixed caffe preprocessing the VGG encoders expect (RGB->BGR, x255, minus the
@@ -84,7 +92,6 @@ def validate(student: Encoder, teacher: Encoder, files: list[Path], size: int = 
 def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = None) -> dict:
     """Run (or resume) a distillation into `cfg.out`; returns the final summary."""
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     files: list[Path] = []
@@ -97,21 +104,28 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
         split(files, cfg.val_percent, False),
         split(files, cfg.val_percent, True),
     )
+    if not train_files:
+        raise WeightsError(f"{', '.join(cfg.data)}: no usable training images")
     teacher = load_teacher(cfg.teacher)
     student = init_student(Encoder(PRESETS["lite"].widths))
     if cfg.init:
-        student.load_state_dict(load_encoder_state(cfg.init))
+        load_lite_encoder(student, cfg.init)
     optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
     )
     ckpt_path, step = out / "checkpoint.pt", 0
     if ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        student.load_state_dict(ckpt["student"])
-        optim.load_state_dict(ckpt["optim"])
-        sched.load_state_dict(ckpt["sched"])
-        step = ckpt["step"]
+        ckpt = load_checkpoint(ckpt_path)
+        try:
+            student.load_state_dict(ckpt["student"])
+            optim.load_state_dict(ckpt["optim"])
+            sched.load_state_dict(ckpt["sched"])
+            step = int(ckpt["step"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise WeightsError(f"{ckpt_path}: not a distillation checkpoint ({reason})") from None
+    out.mkdir(parents=True, exist_ok=True)  # only once every input has been checked
     stream = CropStream(train_files, cfg.load, cfg.crop, cfg.seed + step)
     loader = iter(DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers))
     log = (out / "log.jsonl").open("a")

@@ -30,8 +30,10 @@ from a2k_cli.model import A2KNet
 from a2k_cli.train.data import ImageList, load_rgb, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
 from a2k_cli.weights import (
+    WeightsError,
     encoder_from_state,
     load,
+    load_checkpoint,
     load_encoder_state,
     read_metadata,
     save,
@@ -73,6 +75,26 @@ class TrainConfig:
     preview_every: int = 500
     previews: int = 4
     extra: dict = field(default_factory=dict)
+
+
+def resume_config(run_dir: str | Path, steps: int | None = None) -> TrainConfig:
+    """The config of the run in `run_dir`, its length changed to `steps` if given (and saved,
+    so a later resume keeps it). A missing or corrupt file is a WeightsError naming it."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    if not (run_dir / "checkpoint.pt").is_file() or not config_file.is_file():
+        raise WeightsError(f"{run_dir}: no checkpoint.pt/config.json to resume from")
+    try:
+        cfg = TrainConfig(**json.loads(config_file.read_text()))
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise WeightsError(f"{config_file}: not a run's config ({reason})") from None
+    cfg.out = str(run_dir)
+    if steps and steps != cfg.steps:
+        cfg.steps = steps
+        with atomic_path(config_file) as tmp:
+            tmp.write_text(json.dumps(asdict(cfg), indent=2))
+    return cfg
 
 
 class PairDataset(Dataset):
@@ -298,14 +320,19 @@ class Trainer:
             torch.save(self.checkpoint_state(), tmp)
 
     def load_checkpoint(self) -> None:
-        ckpt = torch.load(self.out / "checkpoint.pt", map_location="cpu", weights_only=True)
-        self.net.load_state_dict(ckpt["model"])
-        self.optim.load_state_dict(ckpt["optim"])
-        self.sched.load_state_dict(ckpt["sched"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.step = ckpt["step"]
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        random.setstate(ckpt["rng"]["python"])
+        path = self.out / "checkpoint.pt"
+        ckpt = load_checkpoint(path)
+        try:
+            self.net.load_state_dict(ckpt["model"])
+            self.optim.load_state_dict(ckpt["optim"])
+            self.sched.load_state_dict(ckpt["sched"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.step = int(ckpt["step"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            random.setstate(ckpt["rng"]["python"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise WeightsError(f"{path}: not a checkpoint of this run ({reason})") from None
 
     # -- one step ------------------------------------------------------------------------
     def train_step(self, content: Tensor, style: Tensor) -> dict[str, float]:

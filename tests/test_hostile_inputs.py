@@ -1,0 +1,98 @@
+"""Hostile and careless inputs across commands: pickles in run folders, console markup in
+names, concurrent writers, thin images, absurd sizes, corrupt run files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+from typer.testing import CliRunner
+
+from a2k_cli.cli import app
+from tests.test_stylize_cli import one_line_error, picture, truncated_jpeg
+
+runner = CliRunner()
+
+
+class _Marker:
+    """Unpickling this runs `open(path, "w")`: what a crafted checkpoint would do."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def crafted_checkpoint(folder, marker) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "checkpoint.pt", "wb") as f:
+        pickle.dump({"step": _Marker(marker)}, f)
+
+
+def image_folder(folder, count: int = 4):
+    folder.mkdir()
+    for i in range(count):
+        picture(96, 96, i).save(folder / f"{i}.png")
+    return folder
+
+
+def test_a_crafted_checkpoint_never_runs_code_on_resume(tmp_path):
+    run_dir, marker = tmp_path / "run", tmp_path / "marker"
+    crafted_checkpoint(run_dir, marker)
+    images = image_folder(tmp_path / "images")
+    config = {"data": str(images), "styles": str(images), "out": str(run_dir), "crop": 64}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    result = runner.invoke(app, ["train", "--resume", str(run_dir), "--device", "cpu"])
+    assert not marker.exists()
+    assert "checkpoint.pt" in one_line_error(result)
+
+
+def test_a_crafted_checkpoint_never_runs_code_in_distill(tmp_path, tiny_weights):
+    out, marker = tmp_path / "distill", tmp_path / "marker"
+    crafted_checkpoint(out, marker)
+    data = image_folder(tmp_path / "images")
+    args = ["distill", "--teacher", tiny_weights, "--data", data, "--out", out, "--steps", "1"]
+    result = runner.invoke(app, [*map(str, args), "--batch", "2", "--crop", "64"])
+    assert not marker.exists()
+    assert "checkpoint.pt" in one_line_error(result)
+
+
+def test_bracketed_names_are_printed_literally_and_never_stop_a_batch(tmp_path, tiny_weights):
+    folder = tmp_path / "shots ["
+    folder.mkdir()
+    truncated_jpeg(folder / "bad].jpg")
+    truncated_jpeg(folder / "Holiday [draft].jpg")
+    picture(64, 64, 1).save(folder / "good.png")
+    style = tmp_path / "style [b].png"
+    picture(64, 64, 2).save(style)
+    out = tmp_path / "out"
+    args = [folder, "--style", style, "-o", out, "--model", tiny_weights, "--size", "64"]
+    result = runner.invoke(app, ["stylize", *map(str, args)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert (out / "good_style [b].png").is_file()
+    assert "Holiday [draft].jpg" in result.output and "bad].jpg" in result.output
+    # one image: the one-line error keeps the name
+    single = runner.invoke(
+        app, ["stylize", str(folder / "Holiday [draft].jpg"), "--style", str(style)]
+    )
+    assert "Holiday [draft].jpg" in one_line_error(single)
+
+
+def test_a_newline_in_a_name_does_not_split_the_error(tmp_path, tiny_weights):
+    bad = tmp_path / "two\nlines.jpg"
+    truncated_jpeg(bad)
+    style = tmp_path / "style.png"
+    picture(64, 64, 2).save(style)
+    result = runner.invoke(app, ["stylize", str(bad), "--style", str(style)])
+    line = one_line_error(result)
+    assert "two\\nlines.jpg" in line and "cannot decode" in line
+
+
+def test_the_error_of_an_exception_without_a_message_names_its_type():
+    from a2k_cli.cli.app import one_line
+    from a2k_cli.imaging import ImageError
+
+    assert one_line(KeyError()) == "KeyError"
+    assert one_line(RuntimeError("first\nsecond")) == "first"
+    assert one_line(ImageError("a\nb.jpg: too small")) == "a\nb.jpg: too small"
