@@ -10,12 +10,14 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto `target` on success.
+def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in the target's folder; move it onto `target` on success.
 
     An exception (or Ctrl-C) inside the block removes the temporary file, so a reader never
     sees a half-written output. The suffix is kept so writers that pick a format from the
-    name (PIL, ffmpeg) still do.
+    name (PIL, ffmpeg) still do. With `replace=False` an existing target is never replaced,
+    even by a process racing this one: the file is linked into place, which fails with
+    FileExistsError if the name is taken (checking first and renaming after is not atomic).
     """
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
@@ -26,7 +28,21 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.umask(umask)
         # mkstemp makes 0600 (and some writers replace the file): give the usual permissions
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            _link_new(Path(tmp), target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _link_new(tmp: Path, target: Path) -> None:
+    """Give `tmp`'s file the name `target` only if that name is free (FileExistsError)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise
+    except OSError:  # a filesystem without hard links: claim the name, then fill it
+        os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.replace(tmp, target)

@@ -25,7 +25,7 @@ from torch import Tensor
 from a2k_cli.colour import preserve_colour
 from a2k_cli.device import available_memory, configure_threads, default_dtype, pick_device
 from a2k_cli.errors import A2KError
-from a2k_cli.imaging import read_image, resize_longer_side
+from a2k_cli.imaging import fitted_size, read_image, resize_longer_side
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
 from a2k_cli.weights import load
 
@@ -85,6 +85,7 @@ class Stylizer:
         key = (_identity(source), style_size)
         if key not in self._styles:
             image = read_image(source).rgb if not isinstance(source, Image.Image) else source
+            self.check_size(*reversed(fitted_size(*image.size, style_size)))
             tensor = to_tensor(resize_longer_side(image.convert("RGB"), style_size))[None]
             with torch.inference_mode():
                 feats = self.net.encode(self._network_input(tensor))
@@ -137,11 +138,14 @@ class Stylizer:
         return self._pad(images.contiguous(memory_format=torch.channels_last))
 
     def _check_memory(self, images: Tensor) -> None:
-        """Refuse a batch whose working memory exceeds what the device has free."""
+        self.check_size(*images.shape[-2:], batch=images.shape[0])
+
+    def check_size(self, height: int, width: int, batch: int = 1) -> None:
+        """Refuse a batch whose working memory exceeds what the device has free (called with
+        the target size before an image is resized, and again on the tensor itself)."""
         free = available_memory(self.device)
         if free is None:
             return
-        batch, _, height, width = images.shape
         needed = self._needed(batch, height, width)
         if needed > free:
             longer = max(height, width)
@@ -173,6 +177,9 @@ class Stylizer:
         while height % MULTIPLE or width % MULTIPLE:
             pad_h = min(-height % MULTIPLE, height - 1)
             pad_w = min(-width % MULTIPLE, width - 1)
+            if not (pad_h or pad_w):  # a 1-px side has nothing to mirror: repeat it
+                pad = (0, -width % MULTIPLE, 0, -height % MULTIPLE)
+                return F.pad(images, pad, mode="replicate")
             images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
             height, width = height + pad_h, width + pad_w
         return images
@@ -202,6 +209,8 @@ class Stylizer:
         stayed within the 2-core machine's noise).
         """
         styles = self._styles_of(style, style_size)
+        for image in images:
+            self.check_size(*reversed(fitted_size(*image.size, size)))
         resized = [resize_longer_side(image.convert("RGB"), size) for image in images]
         groups: dict[tuple[int, int], list[int]] = {}
         pixels = [image.width * image.height for image in resized]
@@ -230,6 +239,7 @@ class Stylizer:
         style_size: int = 512,
     ) -> Iterator[Image.Image]:
         """One RGB image in each of several styles, its features encoded once (grid rows)."""
+        self.check_size(*reversed(fitted_size(*image.size, size)))
         batch = to_tensor(resize_longer_side(image.convert("RGB"), size))[None]
         style_sets = [self._styles_of(style, style_size) for style in styles]
         for painted in self.stylize_each(

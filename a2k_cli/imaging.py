@@ -164,8 +164,11 @@ def write_image(
     *,
     quality: int = 92,
     alpha: Image.Image | None = None,
+    overwrite: bool = True,
 ) -> Path:
-    """Save atomically in the format the suffix names; alpha is kept for PNG and WebP only."""
+    """Save atomically in the format the suffix names; alpha is kept for PNG and WebP only.
+    Without `overwrite`, an existing file (even one another process just wrote) raises
+    FileExistsError and stays as it was."""
     path = Path(path)
     suffix = format_suffix(path.suffix)
     if alpha is not None and suffix in ALPHA_FORMATS:
@@ -173,7 +176,7 @@ def write_image(
             alpha = alpha.resize(image.size, Image.LANCZOS)
         image = image.convert("RGBA")
         image.putalpha(alpha)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=overwrite) as tmp:
         if suffix == ".png":
             tmp.write_bytes(png_bytes(image))
         else:

@@ -90,28 +90,34 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
         raise WeightsError(f"{path}: unsupported format version {meta.get('format_version')!r}")
     try:
         preset = Preset(tuple(json.loads(meta["widths"])), tuple(json.loads(meta["blocks"])))
-        net = A2KNet(preset)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path}: bad model description in metadata ({exc})") from None
+        if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):
+            raise ValueError("widths and blocks must be positive integers")
+        with torch.device("meta"):  # shapes only: nothing is allocated before the file agrees
+            skeleton = A2KNet(preset)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise WeightsError(f"{path}: bad model description in metadata ({reason})") from None
     with safe_open(str(path), framework="pt") as f:
+        check_state(skeleton.state_dict(), {k: f.get_slice(k).get_shape() for k in f.keys()}, path)
         state = {k: f.get_tensor(k) for k in f.keys()}
-    check_state(net.state_dict(), state, path)
+    net = A2KNet(preset)
     net.load_state_dict(state)
     net.meta = meta
     return net.eval()
 
 
 def check_state(
-    expected: Mapping[str, Tensor], found: Mapping[str, Tensor], source: Path | str
+    expected: Mapping[str, Tensor], found: Mapping[str, Tensor | list[int]], source: Path | str
 ) -> None:
-    """Raise a one-line WeightsError for the first missing, unexpected or misshapen tensor."""
+    """Raise a one-line WeightsError for the first missing, unexpected or misshapen tensor
+    (`found` may hold tensors or just their shapes)."""
     for key, tensor in expected.items():
         if key not in found:
             raise WeightsError(f"{source}: missing tensor {key!r}")
-        if tuple(found[key].shape) != tuple(tensor.shape):
+        shape = tuple(getattr(found[key], "shape", found[key]))
+        if shape != tuple(tensor.shape):
             raise WeightsError(
-                f"{source}: tensor {key!r} has shape {tuple(found[key].shape)}, "
-                f"expected {tuple(tensor.shape)}"
+                f"{source}: tensor {key!r} has shape {shape}, expected {tuple(tensor.shape)}"
             )
     for key in found:
         if key not in expected:

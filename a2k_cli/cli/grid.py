@@ -130,16 +130,36 @@ def grid(
                     preserve_color=preserve_color,
                     size=size,
                 )
-                for j, image in zip(todo, painted):
-                    write_image(image, pairs[j].output, quality=quality, alpha=loaded[0][1].alpha)
-                    pairs[j].status = WRITTEN
-                    row[j] = image.copy()
-                    row[j].thumbnail((tile, tile))
-            except (RuntimeError, ValueError, ImageError, OSError) as exc:
+            except (RuntimeError, ValueError, ImageError) as exc:
                 for j in todo:
-                    if pairs[j].status != WRITTEN:
-                        report_failure(pairs[j], f"{content}: {one_line(exc)}")
+                    report_failure(pairs[j], f"{content}: {one_line(exc)}")
+                painted = []
+            for j, image in zip(todo, painted):
+                try:
+                    write_image(
+                        image,
+                        pairs[j].output,
+                        quality=quality,
+                        alpha=loaded[0][1].alpha,
+                        overwrite=overwrite,
+                    )
+                except FileExistsError:  # written by another process since the check
+                    report_failure(pairs[j], f"{pairs[j].output} exists; pass --overwrite", EXISTS)
+                    continue
+                except OSError as exc:
+                    report_failure(
+                        pairs[j], f"{pairs[j].output}: cannot write ({exc.strerror or exc})"
+                    )
+                    continue
+                pairs[j].status = WRITTEN
+                row[j] = image.copy()
+                row[j].thumbnail((tile, tile))
             bar.advance(task)
     labels = [(path.name, loaded.rgb) for path, loaded in styles]
-    write_image(contact_sheet(rows, labels, tiles, tile), sheet_path)
+    try:
+        write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=overwrite)
+    except FileExistsError:
+        fail(f"{sheet_path} exists; pass --overwrite to replace it")
+    except OSError as exc:
+        fail(f"{sheet_path}: cannot write ({exc.strerror or exc})")
     finish(results, time.perf_counter() - tic, as_json, {"sheet": str(sheet_path)})

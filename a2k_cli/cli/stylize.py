@@ -138,7 +138,7 @@ def stylize(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         task = bar.add_task("stylize", total=len(jobs))
-        run = Run(stylizer, styles, alpha, preserve_color, size, quality, writer)
+        run = Run(stylizer, styles, alpha, preserve_color, size, quality, overwrite, writer)
         pending: list = []
         for (content, target), result in largest_first(list(zip(jobs, results)), size):
             loaded = read_content(content, target, overwrite, result)
@@ -200,6 +200,7 @@ class Run:
     preserve_color: bool
     size: int
     quality: int
+    overwrite: bool
     writer: Executor  # encodes and saves outputs while the next contents paint
 
 
@@ -224,16 +225,18 @@ def run_chunk(run: Run, pending: list) -> list:
         report_failure(result, f"{result.content}: {one_line(exc)}")
         return []
     return [
-        run.writer.submit(save_output, image, loaded, target, result, run.quality)
+        run.writer.submit(save_output, image, loaded, target, result, run)
         for image, (loaded, target, result) in zip(painted, pending)
     ]
 
 
-def save_output(image, loaded, target: Path, result: ItemResult, quality: int) -> None:
+def save_output(image, loaded, target: Path, result: ItemResult, run: Run) -> None:
     from a2k_cli.imaging import write_image
 
     try:
-        write_image(image, target, quality=quality, alpha=loaded.alpha)
+        write_image(image, target, quality=run.quality, alpha=loaded.alpha, overwrite=run.overwrite)
         result.status = WRITTEN
+    except FileExistsError:  # another process wrote it since the check before painting
+        report_failure(result, f"{target} exists; pass --overwrite to replace it", EXISTS)
     except OSError as exc:
         report_failure(result, f"{target}: cannot write ({exc.strerror or exc})")

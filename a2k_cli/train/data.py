@@ -1,4 +1,8 @@
-"""Image-folder datasets for training: recursive scan, safe decoding, random crops."""
+"""Image-folder datasets for training: recursive scan, safe decoding, random crops.
+
+Every image is decoded by `a2k_cli.imaging.read_image`, the same policy as stylizing
+(formats, EXIF orientation, 16-bit, the decompression-bomb limit); a file that fails is
+skipped and counted, never fatal."""
 
 from __future__ import annotations
 
@@ -7,15 +11,16 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+import torch
+from PIL import Image, ImageOps
 from torch import Tensor
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import IterableDataset, get_worker_info
 
 from a2k_cli.engine import to_tensor
+from a2k_cli.imaging import header_size, is_image_path, read_image
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 MIN_SIDE = 32  # images smaller than this carry no usable texture and are skipped
-Image.MAX_IMAGE_PIXELS = 64 * 2**20  # refuse decompression bombs while scanning
+UNREADABLE = (OSError, ValueError)  # what decoding a bad file raises (ImageError included)
 
 
 def is_validation(path: Path, percent: int) -> bool:
@@ -27,14 +32,10 @@ def scan_images(root: str | Path) -> tuple[list[Path], int]:
     """Usable images under `root` (recursive, sorted) and how many files were skipped."""
     files, skipped = [], 0
     for path in sorted(Path(root).rglob("*")):
-        if path.suffix.lower() not in EXTENSIONS or not path.is_file():
+        if not is_image_path(path) or not path.is_file():
             continue
-        try:
-            with Image.open(path) as im:
-                usable = min(im.size) >= MIN_SIDE
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
-            usable = False
-        if usable:
+        found = header_size(path)  # the header only: a broken body is caught when decoded
+        if found and min(found) >= MIN_SIDE:
             files.append(path)
         else:
             skipped += 1
@@ -46,8 +47,7 @@ def split(files: list[Path], val_percent: int, validation: bool) -> list[Path]:
 
 
 def load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        return ImageOps.exif_transpose(im).convert("RGB")
+    return read_image(path).rgb
 
 
 def random_crop(image: Image.Image, load_size: int, crop_size: int, rng: random.Random) -> Tensor:
@@ -81,21 +81,25 @@ class CropStream(IterableDataset):
             path = rng.choice(self.files)
             try:
                 image = load_rgb(path)
-            except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+            except UNREADABLE:
                 self.failures += 1
                 continue
             yield random_crop(image, self.load_size, self.crop_size, rng)
 
 
-class ImageList(Dataset):
-    """Deterministic centre crops, for validation and previews."""
-
-    def __init__(self, files: list[Path], size: int) -> None:
-        self.files, self.size = files, size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> Tensor:
-        image = ImageOps.fit(load_rgb(self.files[index]), (self.size, self.size), Image.BICUBIC)
-        return to_tensor(image)
+def centre_crops(files: list[Path], size: int, limit: int | None = None) -> tuple[Tensor, int]:
+    """Centre crops (N, 3, size, size) of the first `limit` files that decode (all by
+    default), for validation and previews, and how many files were skipped."""
+    crops, skipped = [], 0
+    for path in files:
+        if limit is not None and len(crops) == limit:
+            break
+        try:
+            image = load_rgb(path)
+        except UNREADABLE:
+            skipped += 1
+            continue
+        crops.append(to_tensor(ImageOps.fit(image, (size, size), Image.BICUBIC)))
+    if not crops:
+        return torch.empty(0, 3, size, size), skipped
+    return torch.stack(crops), skipped

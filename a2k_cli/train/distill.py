@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import PRESETS, Encoder
-from a2k_cli.train.data import CropStream, ImageList, scan_images, split
+from a2k_cli.train.data import CropStream, centre_crops, scan_images, split
 from a2k_cli.weights import WeightsError, load_checkpoint, load_encoder_state
 
 
@@ -80,9 +80,11 @@ def relative_errors(student: list[Tensor], teacher: list[Tensor]) -> Tensor:
 
 @torch.no_grad()
 def validate(student: Encoder, teacher: Encoder, files: list[Path], size: int = 256) -> list[float]:
-    loader = DataLoader(ImageList(files, size), batch_size=8)
     num, den = torch.zeros(5), torch.zeros(5)
-    for batch in loader:
+    for start in range(0, len(files), 8):
+        batch, _ = centre_crops(files[start : start + 8], size)
+        if not len(batch):
+            continue
         s, t = student(batch), teacher(batch)
         num += torch.stack([(a - b).pow(2).sum() for a, b in zip(s, t)])
         den += torch.stack([b.pow(2).sum() for b in t])
@@ -94,6 +96,10 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
+    teacher = load_teacher(cfg.teacher)
+    student = init_student(Encoder(PRESETS["lite"].widths))
+    if cfg.init:
+        load_lite_encoder(student, cfg.init)
     files: list[Path] = []
     skipped = 0
     for root in cfg.data:
@@ -106,10 +112,6 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
     )
     if not train_files:
         raise WeightsError(f"{', '.join(cfg.data)}: no usable training images")
-    teacher = load_teacher(cfg.teacher)
-    student = init_student(Encoder(PRESETS["lite"].widths))
-    if cfg.init:
-        load_lite_encoder(student, cfg.init)
     optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))

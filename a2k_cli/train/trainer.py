@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.model import A2KNet
-from a2k_cli.train.data import ImageList, load_rgb, random_crop, scan_images, split
+from a2k_cli.train.data import UNREADABLE, centre_crops, load_rgb, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
 from a2k_cli.weights import (
     WeightsError,
@@ -106,25 +106,27 @@ class PairDataset(Dataset):
 
     def __init__(self, contents: list[Path], styles: list[Path], cfg: TrainConfig) -> None:
         self.contents, self.styles, self.cfg, self.epoch = contents, styles, cfg, 0
-        self.failures = 0
 
     def __len__(self) -> int:
         return len(self.contents)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, int]:
+        """(content crop, style crop, files skipped to get them): workers are other
+        processes, so the count travels with the batch."""
         rng = random.Random(f"{self.cfg.seed}-{self.epoch}-{index}")
         content_path, style_path = self.contents[index], rng.choice(self.styles)
-        for _ in range(10):  # a file that fails to decode is replaced by another, never fatal
+        failures = 0
+        while True:  # a pair with a file that fails to decode is replaced, never fatal
             try:
                 content, style = load_rgb(content_path), load_rgb(style_path)
                 break
-            except (OSError, ValueError):
-                self.failures += 1
+            except UNREADABLE:
+                failures += 1
+                if failures == 10:
+                    raise ValueError("ten unreadable training pairs in a row") from None
                 content_path, style_path = rng.choice(self.contents), rng.choice(self.styles)
-        else:
-            raise RuntimeError("too many unreadable training images in a row")
         crop = (self.cfg.load, self.cfg.crop, rng)
-        return random_crop(content, *crop), random_crop(style, *crop)
+        return random_crop(content, *crop), random_crop(style, *crop), failures
 
 
 @dataclass
@@ -154,6 +156,14 @@ def pick_train_device(name: str, rank: int) -> torch.device:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(device)
     return device
+
+
+def preview_crops(files: list[Path], size: int, count: int) -> Tensor:
+    """`count` centre crops of the first readable files (repeated when there are fewer)."""
+    crops, _ = centre_crops(files, size, count)
+    if not len(crops):
+        raise ValueError(f"none of the {len(files)} validation images can be read")
+    return crops[torch.arange(count) % len(crops)]
 
 
 def build_network(cfg: TrainConfig) -> A2KNet:
@@ -257,13 +267,19 @@ class Trainer:
         )
         if not train_c or not train_s:
             raise ValueError("no usable training images (check --data and --styles)")
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if len(train_c) < cfg.batch * world:
+            raise ValueError(
+                f"--batch {cfg.batch} x {world} process(es) needs at least {cfg.batch * world} "
+                f"training contents, found {len(train_c)}"
+            )
         self.dataset = PairDataset(train_c, train_s, cfg)
+        self.skipped = 0  # unreadable files met while training (replaced by others)
         val_c = split(contents, cfg.val_percent, True) or train_c
         val_s = split(styles, cfg.val_percent, True) or train_s
-        n = cfg.previews
         self.preview_pairs = (
-            torch.stack([ImageList(val_c, cfg.crop)[i % len(val_c)] for i in range(n)]),
-            torch.stack([ImageList(val_s, cfg.crop)[i % len(val_s)] for i in range(n)]),
+            preview_crops(val_c, cfg.crop, cfg.previews),
+            preview_crops(val_s, cfg.crop, cfg.previews),
         )
         self.net = build_network(cfg).to(self.device, memory_format=torch.channels_last)
         loss_network = None
@@ -309,6 +325,7 @@ class Trainer:
             "sched": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
+            "skipped": self.skipped,
             "config": asdict(self.cfg),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
         }
@@ -328,6 +345,7 @@ class Trainer:
             self.sched.load_state_dict(ckpt["sched"])
             self.scaler.load_state_dict(ckpt["scaler"])
             self.step = int(ckpt["step"])
+            self.skipped = int(ckpt.get("skipped", 0))
             torch.set_rng_state(ckpt["rng"]["torch"])
             random.setstate(ckpt["rng"]["python"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -379,8 +397,9 @@ class Trainer:
         restore = stop_on_signals()
         try:
             while self.step < cfg.steps:
-                content, style = next(stream)
-                record = self.train_step(content, style)
+                content, style, skipped = next(stream)
+                self.skipped += int(skipped.sum())
+                record = self.train_step(content, style) | {"skipped_images": self.skipped}
                 now = time.perf_counter()
                 record |= {
                     "step": self.step,
@@ -441,7 +460,7 @@ class Trainer:
             "final_losses": {k: v for k, v in last.items() if k not in {"step", "it_s", "lr"}},
             "last_validation": validation[-1] if validation else None,
             "train_hours": sum(1 / r["it_s"] for r in records) / 3600,
-            "data": self.data_counts,
+            "data": self.data_counts | {"skipped_while_training": self.skipped},
             "code_revision": code_revision(),
             "device": str(self.device),
         }
