@@ -73,7 +73,15 @@ class VideoReport:
     size: tuple[int, int]  # output width, height
     seconds: float  # wall time of the whole job
     audio: str  # "copied", "re-encoded to AAC" or "none"
+    expected_frames: int  # what the input's duration promised
     flicker: dict[str, float] | None = None  # FlickerMeter.score() when asked
+
+    @property
+    def missing_frames(self) -> int:
+        """Frames the input's duration promised and its data did not hold (a cut file);
+        one frame and 1 % of slack cover rounding of durations."""
+        missing = self.expected_frames - self.frames
+        return missing if missing > 1 + self.expected_frames // 100 else 0
 
     @property
     def frames_per_second(self) -> float:
@@ -120,24 +128,39 @@ def open_frames(
         raise VideoError(f"{src}: empty file")
     seek = ["-ss", f"{start:.6f}"] if start else []
     limit = ["-t", f"{duration:.6f}"] if duration is not None else []
+    fps = exact_frame_rate(_probe(src).get("fps") or 0.0)
+    # Frames are resampled to one constant rate (ffmpeg's average rate of the stream): a
+    # variable-rate phone clip keeps its duration and its sync with the audio.
+    filters = f"{_scale_filter(size)},fps={fps.numerator}/{fps.denominator}"
     reader = imageio_ffmpeg.read_frames(
-        str(src),
-        input_params=seek,
-        output_params=["-map", "0:v:0", "-vf", _scale_filter(size), *limit],
+        str(src), input_params=seek, output_params=["-map", "0:v:0", "-vf", filters, *limit]
     )
     try:
-        try:
-            meta = next(reader)
-        except (OSError, RuntimeError, ValueError, IndexError) as exc:
-            raise VideoError(f"{src}: not a readable video ({_ffmpeg_reason(str(exc))})") from None
+        meta = _first(src, reader)
         width, height = meta["size"]
-        fps = exact_frame_rate(meta.get("fps") or 0.0)
         seconds = max(meta.get("duration") or 0.0, 0.0) - start
         if duration is not None:
             seconds = min(seconds, duration)
         frames = max(round(seconds * fps), 0)
         clip = Clip(width, height, fps, frames, meta.get("audio_codec"))
         yield clip, _frames(src, reader, width, height)
+    finally:
+        reader.close()
+
+
+def _first(src: Path, reader: Iterator) -> dict:
+    """The reader's metadata, or a one-line VideoError for a file ffmpeg cannot read."""
+    try:
+        return next(reader)
+    except (OSError, RuntimeError, ValueError, IndexError) as exc:
+        raise VideoError(f"{src}: not a readable video ({_ffmpeg_reason(str(exc))})") from None
+
+
+def _probe(src: Path) -> dict:
+    """The stream's metadata (frame rate, duration) before any frame is decoded."""
+    reader = imageio_ffmpeg.read_frames(str(src), output_params=["-map", "0:v:0"])
+    try:
+        return _first(src, reader)
     finally:
         reader.close()
 
@@ -205,7 +228,12 @@ def mux(video: Path, src: Path, dst: Path, clip: Clip, start: float, duration: f
     )
     inputs = ["-i", str(video)] + ([*span, "-i", str(src)] if clip.has_audio else [])
     maps = ["-map", "0:v:0"] + (["-map", "1:a?"] if clip.has_audio else [])
-    tail = ["-c:v", "copy", "-movflags", "+faststart", "-f", "mp4", str(dst)]
+    # the encoder's BT.709 tags do not survive the stream copy: written into the H.264 stream
+    tags = [
+        "-bsf:v",
+        "h264_metadata=colour_primaries=1:transfer_characteristics=1:matrix_coefficients=1",
+    ]
+    tail = ["-c:v", "copy", *tags, "-movflags", "+faststart", "-f", "mp4", str(dst)]
     copy = [("copied", ["-c:a", "copy"])] if clip.audio_codec in PLAYABLE_IN_MP4 else []
     attempts = [*copy, ("re-encoded to AAC", ["-c:a", "aac", "-b:a", "192k"])]
     if not clip.has_audio:
@@ -252,20 +280,22 @@ def stylize_video(
     stabilize: bool = True,
     measure_flicker: bool = False,
     batch_size: int | None = None,
+    overwrite: bool = True,
     progress: Progress | None = None,
 ) -> VideoReport:
     """Stylize `src` frame by frame into the MP4 `dst` with `stylizer` (an engine.Stylizer).
 
     `style` is anything `stylizer.style_state` takes. `progress(done, expected)` is called
     after every batch. Raises VideoError (one-line message) for unreadable input or a failed
-    write; whatever happens, `dst` is either the complete video or untouched.
+    write; whatever happens, `dst` is either the complete video or untouched. Without
+    `overwrite`, an existing `dst` (even one written meanwhile) raises FileExistsError.
     """
     src, dst = Path(src), Path(dst)
     stabilizer = Stabilizer() if stabilize else None
     meter = FlickerMeter() if measure_flicker else None
     tic = time.perf_counter()
     with (
-        atomic_path(dst) as final,
+        atomic_path(dst, replace=overwrite) as final,
         open_frames(src, size, start, duration) as (clip, frames),
         tempfile.TemporaryDirectory(prefix=".a2k-video-", dir=dst.parent) as scratch,
     ):
@@ -298,5 +328,6 @@ def stylize_video(
         size=(clip.width, clip.height),
         seconds=time.perf_counter() - tic,
         audio=audio,
+        expected_frames=clip.expected_frames,
         flicker=meter.score() if meter is not None else None,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
+import subprocess
 
 from typer.testing import CliRunner
 
@@ -41,7 +43,7 @@ def test_a_crafted_checkpoint_never_runs_code_on_resume(tmp_path):
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     crafted_checkpoint(run_dir, marker)
     images = image_folder(tmp_path / "images")
-    config = {"data": str(images), "styles": str(images), "out": str(run_dir), "crop": 64}
+    config = {"data": str(images), "styles": str(images), "out": str(run_dir), "crop": 64, "batch": 2}
     (run_dir / "config.json").write_text(json.dumps(config))
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "--device", "cpu"])
     assert not marker.exists()
@@ -96,3 +98,57 @@ def test_the_error_of_an_exception_without_a_message_names_its_type():
     assert one_line(KeyError()) == "KeyError"
     assert one_line(RuntimeError("first\nsecond")) == "first"
     assert one_line(ImageError("a\nb.jpg: too small")) == "a\nb.jpg: too small"
+
+
+def test_a_variable_rate_clip_keeps_its_duration_and_bt709_tags(tmp_path, tiny_weights):
+    from tests.test_video import FFMPEG, ffmpeg
+
+    # 15 frames 20 ms apart, then 15 frames 150 ms apart, as phones record
+    source = tmp_path / "vfr.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=96x64:rate=30", "-frames:v", "30",
+        "-vf", "setpts='if(lt(N,15),N*0.02,0.3+(N-15)*0.15)/TB'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", str(source),
+    )  # fmt: skip
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    out = tmp_path / "out.mp4"
+    args = [source, "-s", style, "-s", style, "-w", "1", "-w", "2", "-o", out]
+    result = runner.invoke(app, ["video", *map(str, args), "--model", str(tiny_weights)])
+    assert result.exit_code == 0, result.output
+    def described(path):
+        info = subprocess.run([FFMPEG, "-i", str(path)], capture_output=True, text=True).stderr
+        return float(re.search(r"Duration: 00:00:(\d+\.\d+)", info).group(1)), info
+
+    (before, _), (after, info) = described(source), described(out)
+    assert abs(after - before) < 0.12 * before  # it came out 3.4x longer before the fix
+    assert "bt709, progressive" in info  # matrix, primaries and transfer all BT.709
+
+
+def test_a_cut_video_is_reported_and_exits_non_zero(tmp_path, tiny_weights):
+    from tests.test_video import ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-t", "10",
+        "-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(whole),
+    )  # fmt: skip
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    args = ["video", str(cut), "-s", str(style), "-o", str(tmp_path / "o.mp4")]
+    result = runner.invoke(app, [*args, "--model", str(tiny_weights)])
+    line = one_line_error(result)
+    assert "ends early" in line and "of 100 expected frames" in line
+
+
+def test_video_option_errors_come_before_any_work(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read before the options are checked")
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    bad_alpha = runner.invoke(app, ["video", str(clip), "-s", str(style), "--alpha", "1.5"])
+    assert bad_alpha.exit_code == 2 and "--alpha" in one_line_error(bad_alpha)
+    weights = ["video", str(clip), "-s", str(style), "-w", "1", "-w", "2"]
+    assert runner.invoke(app, weights).exit_code == 2

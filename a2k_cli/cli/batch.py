@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -32,7 +33,7 @@ def report_failure(item: ItemResult, message: str, status: str = FAILED) -> None
     print_error("skipped" if status == EXISTS else "error", message)
 
 
-def check_options(alpha: float, quality: int, fmt: str | None) -> None:
+def check_options(alpha: float, quality: int = 92, fmt: str | None = None) -> None:
     """Option values Typer cannot check itself, as one-line usage errors (exit 2)."""
     from a2k_cli.imaging import ImageError, format_suffix
 
@@ -45,6 +46,15 @@ def check_options(alpha: float, quality: int, fmt: str | None) -> None:
             format_suffix(fmt)
         except ImageError as exc:
             fail(str(exc), code=2)
+
+
+def style_blend(styles: list[Path], weights: list[float] | None) -> list[tuple[Path, float]]:
+    """The --style files with their --style-weight (1 each when none are given)."""
+    if weights and len(weights) != len(styles):
+        fail(f"{len(weights)} --style-weight for {len(styles)} --style; give one per style", 2)
+    if weights and (min(weights) < 0 or sum(weights) <= 0):
+        fail("--style-weight values must be >= 0 and not all 0", code=2)
+    return list(zip(styles, weights or [1.0] * len(styles)))
 
 
 def open_stylizer(model: str, device: str) -> Any:

@@ -25,6 +25,7 @@ from a2k_cli.cli.batch import (
     finish,
     open_stylizer,
     report_failure,
+    style_blend,
 )
 
 if TYPE_CHECKING:
@@ -63,14 +64,6 @@ def plan_outputs(
     names = [output_name(f, styles if len(styles) > 1 else styles[0], fmt or "png") for f in files]
     folders = [output or f.parent for f in files]
     return [(f, folder / name) for f, folder, name in zip(files, folders, names)]
-
-
-def style_blend(styles: list[Path], weights: list[float] | None) -> list[tuple[Path, float]]:
-    if weights and len(weights) != len(styles):
-        fail(f"{len(weights)} --style-weight for {len(styles)} --style; give one per style", 2)
-    if weights and (min(weights) < 0 or sum(weights) <= 0):
-        fail("--style-weight values must be >= 0 and not all 0", code=2)
-    return list(zip(styles, weights or [1.0] * len(styles)))
 
 
 @app.command()

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from a2k_cli.cli import options
 from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
-from a2k_cli.cli.batch import open_stylizer
+from a2k_cli.cli.batch import check_options, open_stylizer, style_blend
 
 
 class FramesPerSecondColumn(ProgressColumn):
@@ -28,9 +28,10 @@ class FramesPerSecondColumn(ProgressColumn):
         return Text(f"{speed:.1f} fps" if speed else "– fps", style="progress.data.speed")
 
 
-def output_path(source: Path, style: Path, output: Path | None) -> Path:
-    """`<in-stem>_<style-stem>.mp4` beside the input, or inside `output` when it is a folder."""
-    name = f"{source.stem}_{style.stem}.mp4"
+def output_path(source: Path, styles: list[Path], output: Path | None) -> Path:
+    """`<in-stem>_<style-stems joined by +>.mp4` beside the input, or inside `output` when it
+    is a folder."""
+    name = f"{source.stem}_{'+'.join(s.stem for s in styles)}.mp4"
     if output is None:
         return source.with_name(name)
     if output.is_dir():
@@ -45,7 +46,12 @@ def video_command(
     source: Path = typer.Argument(
         ..., help="Video to stylize: MP4, MOV, WebM, AVI, GIF, ... (anything ffmpeg reads)."
     ),
-    style: Path = typer.Option(..., "--style", "-s", help="Style image."),
+    style: list[Path] = typer.Option(
+        ..., "--style", "-s", help="Style image; repeat to blend several styles."
+    ),
+    style_weight: list[float] = typer.Option(
+        None, "--style-weight", "-w", help="Weight of each --style, in order (normalised)."
+    ),
     output: Path = typer.Option(
         None,
         "--output",
@@ -75,10 +81,13 @@ def video_command(
     ),
 ) -> None:
     """Stylize a video; the output keeps its frame count, frame rate and audio."""
+    check_options(alpha)
+    blend = style_blend(style, style_weight)
     if not source.is_file():
         fail(f"{source}: no such file")
-    if not style.is_file():
-        fail(f"{style}: no such style image")
+    for path in style:
+        if not path.is_file():
+            fail(f"{path}: no such style image")
     target = output_path(source, style, output)
     if target.resolve() == source.resolve():
         fail(f"{target}: the output would replace the input")
@@ -109,7 +118,7 @@ def video_command(
                 source,
                 target,
                 stylizer,
-                style,
+                blend,
                 size=size,
                 style_size=style_size,
                 alpha=alpha,
@@ -118,10 +127,13 @@ def video_command(
                 duration=duration,
                 crf=crf,
                 stabilize=stabilize,
+                overwrite=overwrite,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except KeyboardInterrupt:
         fail("interrupted; no output written", code=130)
+    except FileExistsError:  # another process wrote it while this one painted
+        fail(f"{target} exists; pass --overwrite to replace it")
     except (VideoError, ValueError, OSError) as exc:
         fail(one_line(exc))
     width, height = report.size
@@ -131,3 +143,8 @@ def video_command(
         highlight=False,
         soft_wrap=True,
     )
+    if report.missing_frames:
+        fail(
+            f"{source}: the video ends early: {report.frames} of {report.expected_frames} "
+            "expected frames could be read (the output holds what was there)"
+        )
