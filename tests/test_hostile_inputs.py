@@ -8,6 +8,7 @@ import pickle
 import re
 import subprocess
 
+import pytest
 from typer.testing import CliRunner
 
 from a2k_cli.cli import app
@@ -43,7 +44,13 @@ def test_a_crafted_checkpoint_never_runs_code_on_resume(tmp_path):
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
     crafted_checkpoint(run_dir, marker)
     images = image_folder(tmp_path / "images")
-    config = {"data": str(images), "styles": str(images), "out": str(run_dir), "crop": 64, "batch": 2}
+    config = {
+        "data": str(images),
+        "styles": str(images),
+        "out": str(run_dir),
+        "crop": 64,
+        "batch": 2,
+    }
     (run_dir / "config.json").write_text(json.dumps(config))
     result = runner.invoke(app, ["train", "--resume", str(run_dir), "--device", "cpu"])
     assert not marker.exists()
@@ -116,6 +123,7 @@ def test_a_variable_rate_clip_keeps_its_duration_and_bt709_tags(tmp_path, tiny_w
     args = [source, "-s", style, "-s", style, "-w", "1", "-w", "2", "-o", out]
     result = runner.invoke(app, ["video", *map(str, args), "--model", str(tiny_weights)])
     assert result.exit_code == 0, result.output
+
     def described(path):
         info = subprocess.run([FFMPEG, "-i", str(path)], capture_output=True, text=True).stderr
         return float(re.search(r"Duration: 00:00:(\d+\.\d+)", info).group(1)), info
@@ -152,3 +160,169 @@ def test_video_option_errors_come_before_any_work(tmp_path):
     assert bad_alpha.exit_code == 2 and "--alpha" in one_line_error(bad_alpha)
     weights = ["video", str(clip), "-s", str(style), "-w", "1", "-w", "2"]
     assert runner.invoke(app, weights).exit_code == 2
+
+
+def test_a_thin_image_finishes_at_its_own_size(tmp_path, tiny_weights):
+    from PIL import Image
+
+    thin = tmp_path / "thin.png"
+    Image.new("RGB", (20000, 16), (90, 120, 200)).save(thin)
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    out = tmp_path / "out.png"
+    args = ["stylize", str(thin), "-s", str(style), "-o", str(out), "--model", str(tiny_weights)]
+    result = runner.invoke(app, args)  # 1024 x 1 at the default size: it used to spin forever
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (1024, 1)
+
+
+def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, tiny_weights):
+    import resource
+
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    content = tmp_path / "c.png"
+    picture(64, 64, 4).save(content)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    args = ["stylize", str(content), "-s", str(style), "--model", str(tiny_weights)]
+    result = runner.invoke(app, [*args, "--size", "100000"])
+    assert "GiB to stylize" in one_line_error(result)
+    grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mib < 1024  # a 100000 px resize alone would be ~22 GB
+    tile = runner.invoke(app, ["grid", str(tmp_path), str(tmp_path), "--tile", "100000"])
+    assert tile.exit_code == 2
+
+
+def test_weights_whose_metadata_lies_are_refused_without_allocating(tmp_path, tiny_weights):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from a2k_cli.weights import WeightsError, load, read_metadata
+
+    meta = read_metadata(tiny_weights)
+    state = load_file(tiny_weights)
+    for widths in ([16, 32, 64, 128, 100000], [16, 32, -64, 128, 128]):
+        lying = tmp_path / f"lie{widths[2]}.safetensors"
+        save_file({"x": torch.zeros(2)}, lying, metadata=meta | {"widths": json.dumps(widths)})
+        try:
+            load(lying)
+            raise AssertionError("loaded")
+        except WeightsError as exc:
+            assert str(lying) in str(exc)
+    assert len(state) > 10
+
+
+def test_the_decompression_limit_is_the_documented_268_megapixels(tmp_path):
+    from a2k_cli.imaging import MAX_PIXELS, ImageError, read_image
+    from tests.test_imaging import huge_png_header
+
+    assert MAX_PIXELS == 16384 * 16384
+    header = tmp_path / "108mp.png"
+    huge_png_header(header, 12000, 9000)  # 108 MP: a header Pillow alone would refuse
+    try:
+        read_image(header)
+    except ImageError as exc:
+        assert "too large" not in str(exc) and "cannot decode" in str(exc)
+    huge_png_header(header, 17000, 16384)
+    try:
+        read_image(header)
+    except ImageError as exc:
+        assert "too large" in str(exc)
+
+
+def test_two_writers_without_overwrite_exactly_one_wins(tmp_path):
+    import threading
+
+    from a2k_cli.atomic import atomic_path
+
+    target, barrier, outcomes = tmp_path / "out.png", threading.Barrier(8), []
+
+    def write(i: int) -> None:
+        try:
+            with atomic_path(target, replace=False) as tmp:
+                tmp.write_text(str(i))
+                barrier.wait()
+            outcomes.append(i)
+        except FileExistsError:
+            outcomes.append(None)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [i for i in outcomes if i is not None]
+    assert len(winners) == 1 and target.read_text() == str(winners[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]  # no temp files left
+
+
+def test_an_output_written_by_another_process_meanwhile_is_kept(
+    tmp_path, tiny_weights, monkeypatch
+):
+    from a2k_cli.engine import Stylizer
+
+    content, style, out = tmp_path / "c.png", tmp_path / "s.png", tmp_path / "out.png"
+    picture(64, 64, 4).save(content)
+    picture(64, 64, 5).save(style)
+    paint = Stylizer.stylize_images
+
+    def racing(self, *args, **kwargs):
+        out.write_bytes(b"the other process's output")
+        return paint(self, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "stylize_images", racing)
+    args = ["stylize", str(content), "-s", str(style), "-o", str(out)]
+    result = runner.invoke(app, [*args, "--model", str(tiny_weights), "--size", "64"])
+    assert result.exit_code == 1 and "exists" in result.output
+    assert out.read_bytes() == b"the other process's output"
+
+
+def tmpfs(path, size: str = "256k"):
+    """A small filesystem at `path` (root only; the test skips otherwise)."""
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
+    if mounted.returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    return path
+
+
+def test_a_full_disk_is_one_line_in_grid_and_train(tmp_path, tiny_weights):
+    full = tmpfs(tmp_path / "full", "64k")
+    try:
+        images = image_folder(tmp_path / "images", 4)
+        grid = ["grid", str(images), str(images), "-o", str(full), "--size", "256"]
+        result = runner.invoke(app, [*grid, "--model", str(tiny_weights)])
+        assert "No space left" in result.output and "Traceback" not in result.output
+        assert result.exit_code == 1
+        run = ["train", "--data", str(images), "--styles", str(images), "--out", str(full / "r")]
+        trained = runner.invoke(app, [*run, "--crop", "64", "--batch", "2", "--steps", "2"])
+        assert "No space left" in one_line_error(trained)
+    finally:
+        subprocess.run(["umount", str(full)])
+
+
+def test_a_corrupt_or_truncated_run_is_one_line_on_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    (run_dir / "config.json").write_text("{not json")
+    assert "config.json" in one_line_error(runner.invoke(app, ["train", "--resume", str(run_dir)]))
+    config = {"data": str(tmp_path), "styles": str(tmp_path), "out": str(run_dir), "nope": 1}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    assert "config.json" in one_line_error(runner.invoke(app, ["train", "--resume", str(run_dir)]))
+    images = image_folder(tmp_path / "images")
+    config = {"data": str(images), "styles": str(images), "out": str(run_dir), "batch": 2}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    truncated = runner.invoke(app, ["train", "--resume", str(run_dir)])
+    assert "cannot read checkpoint" in one_line_error(truncated)
+    changed = runner.invoke(app, ["train", "--resume", str(run_dir), "--lr", "1"])
+    assert changed.exit_code == 2 and "--lr" in changed.output
+
+
+def test_info_lists_a_corrupt_user_model_without_failing(tmp_path, monkeypatch):
+    from a2k_cli import paths
+
+    (paths.user_weights_dir()).mkdir(parents=True, exist_ok=True)
+    (paths.user_weights_dir() / "broken.safetensors").write_bytes(b"garbage")
+    result = runner.invoke(app, ["info"])
+    assert result.exit_code == 0 and "broken" in result.output and "unreadable" in result.output

@@ -49,7 +49,9 @@ def grid(
     contents_dir: Path = typer.Argument(..., help="Folder (or file) of content images."),
     styles_dir: Path = typer.Argument(..., help="Folder (or file) of style images."),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the pairs and grid.png."),
-    tile: int = typer.Option(256, min=32, help="Side of each square tile in grid.png, pixels."),
+    tile: int = typer.Option(
+        256, min=32, max=2048, help="Side of each square tile in grid.png, pixels."
+    ),
     size: int = typer.Option(
         1024, min=0, help="Longer side of each saved pair in pixels; 0 keeps the content's size."
     ),
@@ -66,7 +68,7 @@ def grid(
     """Stylize every content with every style; exit code 0 all written, 1 some not, 2 usage."""
     check_options(alpha, quality, fmt)
     from a2k_cli.contact_sheet import contact_sheet
-    from a2k_cli.imaging import ImageError, image_files, output_name, write_image
+    from a2k_cli.imaging import MAX_PIXELS, ImageError, image_files, output_name, write_image
 
     for folder in (contents_dir, styles_dir):
         if not folder.exists():
@@ -89,6 +91,13 @@ def grid(
     content_paths = image_files(contents_dir)
     if not content_paths:
         fail(f"{contents_dir}: no content images")
+    sheet_pixels = (len(styles) + 1) * (len(content_paths) + 1) * tile**2
+    if sheet_pixels > MAX_PIXELS:  # checked before painting: the sheet is made last
+        fail(
+            f"grid.png would be {sheet_pixels / 1e6:.0f} megapixels (at most "
+            f"{MAX_PIXELS / 1e6:.0f}); give a smaller --tile or fewer images",
+            code=2,
+        )
 
     rows: list[tuple[str, object]] = []
     tiles: list[list] = []
@@ -101,60 +110,68 @@ def grid(
     )
 
     columns = (TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-        task = bar.add_task("grid", total=len(content_paths))
-        for content in content_paths:
-            row: list = [None] * len(styles)
-            tiles.append(row)
-            loaded = readable([content], results, "content")
-            rows.append((content.name, loaded[0][1].rgb if loaded else None))
-            if not loaded:
-                bar.advance(task)
-                continue
-            pairs = [
-                ItemResult(str(content), str(path), str(output / output_name(content, path, fmt)))
-                for path, _ in styles
-            ]
-            results.extend(pairs)
-            todo = [
-                j for j, pair in enumerate(pairs) if overwrite or not Path(pair.output).exists()
-            ]
-            for j, pair in enumerate(pairs):
-                if j not in todo:
-                    report_failure(pair, f"{pair.output} exists; pass --overwrite", EXISTS)
-            try:
-                painted = stylizer.stylize_styles(
-                    loaded[0][1].rgb,
-                    [encoded[j] for j in todo],
-                    alpha=alpha,
-                    preserve_color=preserve_color,
-                    size=size,
-                )
-            except (RuntimeError, ValueError, ImageError) as exc:
-                for j in todo:
-                    report_failure(pairs[j], f"{content}: {one_line(exc)}")
-                painted = []
-            for j, image in zip(todo, painted):
+    try:
+        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("grid", total=len(content_paths))
+            for content in content_paths:
+                row: list = [None] * len(styles)
+                tiles.append(row)
+                loaded = readable([content], results, "content")
+                rows.append((content.name, loaded[0][1].rgb if loaded else None))
+                if not loaded:
+                    bar.advance(task)
+                    continue
+                pairs = [
+                    ItemResult(
+                        str(content), str(path), str(output / output_name(content, path, fmt))
+                    )
+                    for path, _ in styles
+                ]
+                results.extend(pairs)
+                todo = [
+                    j for j, pair in enumerate(pairs) if overwrite or not Path(pair.output).exists()
+                ]
+                for j, pair in enumerate(pairs):
+                    if j not in todo:
+                        report_failure(pair, f"{pair.output} exists; pass --overwrite", EXISTS)
                 try:
-                    write_image(
-                        image,
-                        pairs[j].output,
-                        quality=quality,
-                        alpha=loaded[0][1].alpha,
-                        overwrite=overwrite,
+                    painted = stylizer.stylize_styles(
+                        loaded[0][1].rgb,
+                        [encoded[j] for j in todo],
+                        alpha=alpha,
+                        preserve_color=preserve_color,
+                        size=size,
                     )
-                except FileExistsError:  # written by another process since the check
-                    report_failure(pairs[j], f"{pairs[j].output} exists; pass --overwrite", EXISTS)
-                    continue
-                except OSError as exc:
-                    report_failure(
-                        pairs[j], f"{pairs[j].output}: cannot write ({exc.strerror or exc})"
-                    )
-                    continue
-                pairs[j].status = WRITTEN
-                row[j] = image.copy()
-                row[j].thumbnail((tile, tile))
-            bar.advance(task)
+                except (RuntimeError, ValueError, ImageError) as exc:
+                    for j in todo:
+                        report_failure(pairs[j], f"{content}: {one_line(exc)}")
+                    painted = []
+                for j, image in zip(todo, painted):
+                    try:
+                        write_image(
+                            image,
+                            pairs[j].output,
+                            quality=quality,
+                            alpha=loaded[0][1].alpha,
+                            overwrite=overwrite,
+                        )
+                    except FileExistsError:  # written by another process since the check
+                        report_failure(
+                            pairs[j], f"{pairs[j].output} exists; pass --overwrite", EXISTS
+                        )
+                        continue
+                    except OSError as exc:
+                        report_failure(
+                            pairs[j], f"{pairs[j].output}: cannot write ({exc.strerror or exc})"
+                        )
+                        continue
+                    pairs[j].status = WRITTEN
+                    row[j] = image.copy()
+                    row[j].thumbnail((tile, tile))
+                bar.advance(task)
+    except KeyboardInterrupt:  # each pair is written whole or not at all
+        done = sum(r.status == WRITTEN for r in results)
+        fail(f"interrupted: {done} pairs written; grid.png not written", code=130)
     labels = [(path.name, loaded.rgb) for path, loaded in styles]
     try:
         write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=overwrite)

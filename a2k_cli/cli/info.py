@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from a2k_cli import __version__
-from a2k_cli.cli.app import app, console, plain
+from a2k_cli.cli.app import app, console, one_line, plain
 
 
 @app.command()
@@ -19,13 +19,16 @@ def info(
     import torch
 
     from a2k_cli.device import pick_device
-    from a2k_cli.weights import available, read_metadata
+    from a2k_cli.weights import WeightsError, available, read_metadata
 
     device = pick_device("auto")
     models = {}
     for name, path in available().items():
-        meta = read_metadata(path)
-        models[name] = {"path": str(path), "preset": meta.get("preset", "?")}
+        try:
+            preset = read_metadata(path).get("preset", "?")
+        except WeightsError as exc:  # listed, not fatal: the others are still usable
+            preset = f"unreadable ({one_line(exc)})"
+        models[name] = {"path": str(path), "preset": preset}
     report = {
         "a2k": __version__,
         "torch": torch.__version__,
@@ -39,5 +42,5 @@ def info(
     console.print(f"a2k {__version__} · torch {torch.__version__} · device [bold]{device}[/]")
     table = Table("model", "preset", "file", title="Available models")
     for name, m in models.items():
-        table.add_row(plain(name), m["preset"], plain(m["path"]))
+        table.add_row(plain(name), plain(m["preset"]), plain(m["path"]))
     console.print(table)

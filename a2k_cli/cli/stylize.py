@@ -98,16 +98,6 @@ def stylize(
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     jobs = plan_outputs(contents, style, output, fmt)
-    from concurrent.futures import ThreadPoolExecutor
-
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from a2k_cli.imaging import ImageError, read_image
 
     tic = time.perf_counter()
@@ -122,31 +112,49 @@ def stylize(
         fail(f"style: {exc}")
     label = "+".join(p.name for p in style)
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
+    run = Run(stylizer, styles, alpha, preserve_color, size, quality, overwrite)
+    try:
+        paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json)
+    except KeyboardInterrupt:  # outputs already handed to the writer were finished, whole
+        done = sum(r.status == WRITTEN for r in results)
+        fail(f"interrupted: {done} of {len(results)} outputs written, the rest not", code=130)
+    finish(results, time.perf_counter() - tic, as_json)
+
+
+def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet: bool) -> None:
+    """Paint every (content, target) in chunks; outputs are encoded and saved on a thread
+    while the next contents paint."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    quiet = len(jobs) == 1 or as_json
-    # outputs are encoded and saved on a thread while the next contents paint
     writes = []
     with (
         Progress(*columns, console=err_console, transient=True, disable=quiet) as bar,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
-        task = bar.add_task("stylize", total=len(jobs))
-        run = Run(stylizer, styles, alpha, preserve_color, size, quality, overwrite, writer)
+        task = bar.add_task("stylize", total=len(items))
         pending: list = []
-        for (content, target), result in largest_first(list(zip(jobs, results)), size):
-            loaded = read_content(content, target, overwrite, result)
+        for (content, target), result in largest_first(items, run.size):
+            loaded = read_content(content, target, run.overwrite, result)
             if loaded is not None:
                 pending.append((loaded, target, result))
             else:
                 bar.advance(task)
             if len(pending) == CHUNK:
-                writes += run_chunk(run, pending)
+                writes += run_chunk(run, writer, pending)
                 bar.advance(task, len(pending))
                 pending = []
-        writes += run_chunk(run, pending)
+        writes += run_chunk(run, writer, pending)
     for write in writes:
         write.result()  # an unexpected error while writing surfaces here, not silently
-    finish(results, time.perf_counter() - tic, as_json)
 
 
 def largest_first(
@@ -194,10 +202,9 @@ class Run:
     size: int
     quality: int
     overwrite: bool
-    writer: Executor  # encodes and saves outputs while the next contents paint
 
 
-def run_chunk(run: Run, pending: list) -> list:
+def run_chunk(run: Run, writer: Executor, pending: list) -> list:
     """Stylize read contents together (equal sizes share batches) and hand each output to
     the run's writer, returning its futures; when the chunk fails, each item is tried
     alone so only the culprit is reported."""
@@ -213,12 +220,12 @@ def run_chunk(run: Run, pending: list) -> list:
         )
     except (RuntimeError, ValueError) as exc:
         if len(pending) > 1:  # one item too big for memory must not sink the others
-            return [write for item in pending for write in run_chunk(run, [item])]
+            return [write for item in pending for write in run_chunk(run, writer, [item])]
         result = pending[0][2]
         report_failure(result, f"{result.content}: {one_line(exc)}")
         return []
     return [
-        run.writer.submit(save_output, image, loaded, target, result, run)
+        writer.submit(save_output, image, loaded, target, result, run)
         for image, (loaded, target, result) in zip(painted, pending)
     ]
 

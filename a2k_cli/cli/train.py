@@ -140,6 +140,8 @@ def train(
         fail(one_line(exc))
     try:
         summary = run_with_progress(trainer)
+    except OSError as exc:  # a full disk or a vanished run folder: the last checkpoint stands
+        fail(f"{cfg.out}: cannot write the run ({exc.strerror or one_line(exc)})")
     finally:
         trainer.close()
     if trainer.ddp.main:
