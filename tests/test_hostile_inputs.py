@@ -326,3 +326,61 @@ def test_info_lists_a_corrupt_user_model_without_failing(tmp_path, monkeypatch):
     (paths.user_weights_dir() / "broken.safetensors").write_bytes(b"garbage")
     result = runner.invoke(app, ["info"])
     assert result.exit_code == 0 and "broken" in result.output and "unreadable" in result.output
+
+
+def test_distill_refuses_a_wrong_teacher_or_no_images_before_creating_its_folder(
+    tmp_path, tiny_weights
+):
+    from safetensors.torch import save_file
+
+    from a2k_cli.model.encoder import Encoder
+
+    narrow = tmp_path / "narrow.safetensors"
+    save_file(Encoder((8, 16, 32, 64, 64)).state_dict(), narrow)
+    images, empty = image_folder(tmp_path / "images"), tmp_path / "empty"
+    empty.mkdir()
+    for teacher, data, expected in (
+        (narrow, images, "not a lite"),
+        (tiny_weights, empty, "no usable"),
+    ):
+        out = tmp_path / "never"
+        args = ["distill", "--teacher", str(teacher), "--data", str(data), "--out", str(out)]
+        assert expected in one_line_error(runner.invoke(app, args))
+        assert not out.exists()
+
+
+def test_training_skips_a_truncated_photo_and_refuses_fewer_contents_than_the_batch(
+    tmp_path, tiny_weights
+):
+    images = image_folder(tmp_path / "images", 6)
+    for name in ("0.png", "1.png"):  # headers intact, bodies cut: found by the scan, not decodable
+        path = images / name
+        path.write_bytes(path.read_bytes()[:200])
+    run = ["train", "--data", str(images), "--styles", str(images), "--init", str(tiny_weights)]
+    run += ["--crop", "64", "--load-size", "64", "--preview-every", "1"]
+    too_few = runner.invoke(app, [*run, "--out", str(tmp_path / "a"), "--batch", "16"])
+    assert "at least 16 training contents" in one_line_error(too_few)
+    out = tmp_path / "b"
+    done = runner.invoke(app, [*run, "--out", str(out), "--batch", "2", "--steps", "2"])
+    assert done.exit_code == 0, done.output
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["skipped_images"] > 0
+    longer = runner.invoke(app, ["train", "--resume", str(out), "--steps", "3"])
+    assert longer.exit_code == 0, longer.output
+    assert json.loads((out / "config.json").read_text())["steps"] == 3  # kept for a later resume
+
+
+def test_an_interrupted_stylize_says_what_was_written(tmp_path, tiny_weights, monkeypatch):
+    from a2k_cli.engine import Stylizer
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Stylizer, "stylize_images", interrupted)
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    picture(64, 64, 4).save(content)
+    picture(64, 64, 5).save(style)
+    result = runner.invoke(
+        app, ["stylize", str(content), "-s", str(style), "--model", str(tiny_weights)]
+    )
+    assert result.exit_code == 130 and "interrupted: 0 of 1 outputs written" in result.output
