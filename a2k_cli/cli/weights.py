@@ -58,4 +58,6 @@ def import_official(
         convert(vgg, checkpoints, out)
     except WeightsError as exc:
         fail(one_line(exc))
+    except OSError as exc:  # a full disk or an unwritable folder
+        fail(f"{out}: cannot write ({exc.strerror or one_line(exc)})")
     console.print(f"wrote [bold]{plain(out)}[/] (preset paper); use it with --model {plain(out)}")
