@@ -33,6 +33,7 @@ import torch
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.errors import A2KError
+from a2k_cli.imaging import fitted_size
 from a2k_cli.temporal import FlickerMeter, Stabilizer
 
 if TYPE_CHECKING:
@@ -119,16 +120,25 @@ def _ffmpeg_reason(stderr: str) -> str:
 
 @contextlib.contextmanager
 def open_frames(
-    src: Path, size: int = 0, start: float = 0.0, duration: float | None = None
+    src: Path,
+    size: int = 0,
+    start: float = 0.0,
+    duration: float | None = None,
+    check_size: Callable[[int, int], None] | None = None,
 ) -> Iterator[tuple[Clip, Iterator[np.ndarray]]]:
-    """Decode `src` as (clip, frames): HxWx3 uint8 RGB arrays, streamed one by one."""
+    """Decode `src` as (clip, frames): HxWx3 uint8 RGB arrays, streamed one by one.
+    `check_size(height, width)` vets the output frame size before any frame is decoded."""
     if not src.is_file():
         raise VideoError(f"{src}: no such file")
     if src.stat().st_size == 0:
         raise VideoError(f"{src}: empty file")
     seek = ["-ss", f"{start:.6f}"] if start else []
     limit = ["-t", f"{duration:.6f}"] if duration is not None else []
-    fps = exact_frame_rate(_probe(src).get("fps") or 0.0)
+    probed = _probe(src)
+    fps = exact_frame_rate(probed.get("fps") or 0.0)
+    if check_size is not None and probed.get("source_size"):
+        width, height = fitted_size(*probed["source_size"], size)
+        check_size(height, width)
     # Frames are resampled to one constant rate (ffmpeg's average rate of the stream): a
     # variable-rate phone clip keeps its duration and its sync with the audio.
     filters = f"{_scale_filter(size)},fps={fps.numerator}/{fps.denominator}"
@@ -296,7 +306,7 @@ def stylize_video(
     tic = time.perf_counter()
     with (
         atomic_path(dst, replace=overwrite) as final,
-        open_frames(src, size, start, duration) as (clip, frames),
+        open_frames(src, size, start, duration, stylizer.check_size) as (clip, frames),
         tempfile.TemporaryDirectory(prefix=".a2k-video-", dir=dst.parent) as scratch,
     ):
         styles = stylizer.style_state(style, style_size)

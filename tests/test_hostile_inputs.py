@@ -384,3 +384,25 @@ def test_an_interrupted_stylize_says_what_was_written(tmp_path, tiny_weights, mo
         app, ["stylize", str(content), "-s", str(style), "--model", str(tiny_weights)]
     )
     assert result.exit_code == 130 and "interrupted: 0 of 1 outputs written" in result.output
+
+
+def test_an_absurd_video_size_is_refused_before_decoding(tmp_path, tiny_weights):
+    from tests.test_video import ffmpeg
+
+    clip = tmp_path / "clip.mp4"
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=96x64:rate=10",
+        "-t",
+        "1",
+        "-pix_fmt",
+        "yuv420p",
+        str(clip),
+    )
+    style = tmp_path / "style.png"
+    picture(64, 64, 3).save(style)
+    args = ["video", str(clip), "-s", str(style), "--size", "100000", "--model", str(tiny_weights)]
+    assert "GiB to stylize" in one_line_error(runner.invoke(app, args))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "style.png"]

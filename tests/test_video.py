@@ -70,6 +70,9 @@ class Negative:
     def batch_size(self, pixels):
         return 2
 
+    def check_size(self, height, width, batch=1):
+        pass
+
     def stylize_batch(self, images, styles, *, alpha=1.0, preserve_color=False):
         self.calls += 1
         if self.calls == self.interrupt_at:
