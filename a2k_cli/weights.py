@@ -39,6 +39,7 @@ def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
         "format_version": FORMAT_VERSION,
         "widths": json.dumps(list(net.preset.widths)),
         "blocks": json.dumps(list(net.preset.blocks)),
+        "upsample": net.preset.upsample,
     }
     header |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -89,7 +90,11 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
     if meta.get("format_version") != FORMAT_VERSION:
         raise WeightsError(f"{path}: unsupported format version {meta.get('format_version')!r}")
     try:
-        preset = Preset(tuple(json.loads(meta["widths"])), tuple(json.loads(meta["blocks"])))
+        preset = Preset(
+            tuple(json.loads(meta["widths"])),
+            tuple(json.loads(meta["blocks"])),
+            meta.get("upsample", "nearest"),  # files from before the option: the paper's
+        )
         if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):
             raise ValueError("widths and blocks must be positive integers")
         with torch.device("meta"):  # shapes only: nothing is allocated before the file agrees

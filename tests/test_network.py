@@ -109,3 +109,38 @@ def test_global_style_loss_is_zero_for_identical_statistics_and_positive_otherwi
     shuffled = [feats[0].flatten(2)[..., torch.randperm(64)].view(2, 4, 8, 8)]
     assert global_style_loss(shuffled, feats).item() == pytest.approx(0.0, abs=1e-10)
     assert global_style_loss([feats[0] * 2], feats).item() > 0.01
+
+
+def test_bilinear_upsampling_uses_the_same_weights_and_leaves_no_lattice(tmp_path):
+    from dataclasses import replace
+
+    from a2k_cli.measures import lattice_ratio
+    from a2k_cli.model.decoder import Decoder, bilinear_upsample_conv
+    from a2k_cli.weights import load, save
+
+    torch.manual_seed(0)
+    nearest = A2KNet.from_preset("lite").eval()
+    smooth = A2KNet(replace(nearest.preset, upsample="bilinear")).eval()
+    smooth.load_state_dict(nearest.state_dict())  # the same tensors, by key and shape
+    x = torch.rand(1, 16, 8, 8)
+    w = torch.randn(4, 16, 3, 3)
+    expected = F.conv2d(
+        F.pad(F.interpolate(x, scale_factor=2, mode="bilinear"), (1, 1, 1, 1), mode="reflect"), w
+    )
+    assert torch.allclose(bilinear_upsample_conv(x, w), expected)
+    # a 3x3 identity kernel shows the interpolation itself: nearest copies each pixel into a
+    # 2x2 block (steps only between blocks), bilinear keeps a smooth image smooth
+    identity = torch.zeros(3, 3, 3, 3)
+    identity[range(3), range(3), 1, 1] = 1
+    coarse = F.interpolate(torch.rand(1, 3, 8, 8), size=(64, 64), mode="bicubic")  # smooth
+    assert lattice_ratio(upsample_conv(coarse, identity)[0], 2) == float("inf")
+    assert lattice_ratio(bilinear_upsample_conv(coarse, identity)[0], 2) == pytest.approx(
+        1, abs=0.05
+    )
+    path = save(smooth, tmp_path / "smooth.safetensors", preset="lite")
+    assert load(path).decoder.upsample == "bilinear"
+    assert (
+        load(save(nearest, tmp_path / "n.safetensors", preset="lite")).decoder.upsample == "nearest"
+    )
+    with pytest.raises(ValueError, match="upsample"):
+        Decoder((16, 32, 64, 128, 128), "bicubic")

@@ -42,7 +42,16 @@ def upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
     return F.conv_transpose2d(padded, kernel, bias, stride=2, padding=3)
 
 
-def run_layers(layers: nn.Sequential, x: Tensor) -> Tensor:
+def bilinear_upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """conv3x3(reflect_pad(upsample_bilinear_2x(x))): the smooth alternative, no lattice."""
+    up = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    return F.conv2d(F.pad(up, (1, 1, 1, 1), mode="reflect"), weight, bias)
+
+
+UPSAMPLE_CONV = {"nearest": upsample_conv, "bilinear": bilinear_upsample_conv}
+
+
+def run_layers(layers: nn.Sequential, x: Tensor, upsample: str = "nearest") -> Tensor:
     """Run a decoder stage, fusing each upsample with the padded conv that follows it."""
     upsampled = False
     for layer in layers:
@@ -51,7 +60,7 @@ def run_layers(layers: nn.Sequential, x: Tensor) -> Tensor:
         elif isinstance(layer, nn.ReflectionPad2d) and upsampled:
             continue
         elif isinstance(layer, nn.Conv2d) and upsampled:
-            x, upsampled = upsample_conv(x, layer.weight, layer.bias), False
+            x, upsampled = UPSAMPLE_CONV[upsample](x, layer.weight, layer.bias), False
         else:
             x = layer(x)
     if upsampled:
@@ -84,10 +93,20 @@ class Transform(nn.Module):
 
 
 class Decoder(nn.Module):
-    """Merged relu4_1-level features + stylized relu3_1 -> RGB image."""
+    """Merged relu4_1-level features + stylized relu3_1 -> RGB image.
 
-    def __init__(self, widths: tuple[int, int, int, int, int]) -> None:
+    `upsample` is how its three 2x upsamplings interpolate: "nearest" as the paper (and the
+    authors' weights); "bilinear" leaves no 2-px lattice on flat areas, which nearest
+    neighbours followed by 3x3 convs do. The weights are the same either way.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int, int], upsample: str = "nearest") -> None:
         super().__init__()
+        if upsample not in UPSAMPLE_CONV:
+            raise ValueError(
+                f"upsample must be one of {', '.join(UPSAMPLE_CONV)}, not {upsample!r}"
+            )
+        self.upsample = upsample
         c1, c2, c3, c4, _ = widths
         self.decoder_layer_1 = nn.Sequential(*_conv(c4, c3), _up())
         self.decoder_layer_2 = nn.Sequential(
@@ -112,7 +131,7 @@ class Decoder(nn.Module):
         x = run_layers(self.decoder_layer_1[:-1], merged)  # up to its final upsample
         first = self.decoder_layer_2[1]
         up_w, skip_w = first.weight.split(x.shape[1], 1)
-        x = upsample_conv(x, up_w, first.bias) + F.conv2d(
+        x = UPSAMPLE_CONV[self.upsample](x, up_w, first.bias) + F.conv2d(
             F.pad(f3cs, (1, 1, 1, 1), "reflect"), skip_w
         )
-        return run_layers(self.decoder_layer_2[3:], x.relu_())
+        return run_layers(self.decoder_layer_2[3:], x.relu_(), self.upsample)

@@ -20,6 +20,7 @@ MULTIPLE = 64  # relu5_1 is 1/16 scale with 4x4 blocks: image sides must be mult
 class Preset:
     widths: tuple[int, int, int, int, int]
     blocks: tuple[int, int, int] = (8, 8, 4)  # A2K block sizes at relu3_1, relu4_1, relu5_1
+    upsample: str = "nearest"  # the decoder's interpolation (`Decoder`): the paper's default
 
 
 PRESETS = {
@@ -47,7 +48,7 @@ class A2KNet(nn.Module):
         self.encoder = Encoder(preset.widths)
         self.a2k = A2K(c3, b3)
         self.transform = Transform(c4, c5, b4, b5)
-        self.decoder = Decoder(preset.widths)
+        self.decoder = Decoder(preset.widths, preset.upsample)
         self.encoder.requires_grad_(False)
         init_trainable(self)
 
