@@ -23,7 +23,7 @@ PERFORMANCE = (
     ("train_speed", "Training throughput (`a2k train`, CPU)"),
     ("peer", "The peer"),
 )
-QUALITY = (("quality", "Content and style loss on held-out pairs"),)
+QUALITY = (("quality", "Network-free measures and losses on 256 held-out pairs, 512 px"),)
 
 
 def load(name: str) -> dict | None:
