@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from a2k_cli.model.encoder import Encoder
@@ -268,3 +269,41 @@ def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
     assert max(summary["val_relative_error"].values()) < 1e-8  # student == teacher
     end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
     assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())
+
+
+def test_new_loss_terms_and_bilinear_upsampling_train_and_export(folders, tmp_path, encoder_file):
+    cfg = tiny_config(
+        folders,
+        tmp_path / "run",
+        init=encoder_file,
+        upsample="bilinear",
+        lambda_distribution=100.0,
+        lambda_identity_pixel=50.0,
+        lambda_identity_feature=1.0,
+        lambda_lattice=10.0,
+    )
+    Trainer(cfg).run()
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
+    terms = ("distribution", "identity_pixel", "identity_feature", "lattice")
+    assert all(r[t] >= 0 for r in records for t in terms)
+    assert all(r["skipped_images"] == 0 for r in records)
+    net = load(tmp_path / "run" / "model.safetensors")
+    assert net.decoder.upsample == "bilinear" and load(encoder_file).decoder.upsample == "nearest"
+
+
+def test_sorted_distribution_loss_is_zero_for_a_permutation_and_grows_with_a_shift():
+    from a2k_cli.train.losses import lattice_penalty, sorted_distribution_loss
+
+    torch.manual_seed(0)
+    feats = [torch.rand(2, 4, 8, 8), torch.rand(2, 8, 4, 4)]
+    shuffled = [
+        f.flatten(2)[..., torch.randperm(f.shape[-1] * f.shape[-2])].view_as(f) for f in feats
+    ]
+    assert sorted_distribution_loss(feats, shuffled) == pytest.approx(0.0, abs=1e-10)
+    shifted = [f + 0.5 for f in feats]
+    assert sorted_distribution_loss(feats, shifted) > 0.1
+    smooth = F.interpolate(torch.rand(1, 3, 8, 8), size=(64, 64), mode="bicubic")
+    blocky = F.interpolate(torch.rand(1, 3, 32, 32), scale_factor=2, mode="nearest")
+    assert lattice_penalty(smooth) < 0.01 < lattice_penalty(blocky)

@@ -84,6 +84,11 @@ def train(
     lambda_lattice: float = typer.Option(
         0.0, help="Weight of the penalty on the 2-px lattice of the last upsampling."
     ),
+    upsample: str = typer.Option(
+        None,
+        help="The decoder's 2x upsampling: nearest (the paper's) or bilinear (no 2-px lattice) "
+        "[default: the --init model's, else nearest].",
+    ),
     global_levels: int = typer.Option(
         4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
     ),
@@ -119,6 +124,8 @@ def train(
         for folder in (data, styles):
             if not folder.is_dir():
                 fail(f"{folder}: not a folder")
+        if upsample not in (None, "nearest", "bilinear"):
+            fail(f"--upsample must be nearest or bilinear, got {upsample}", code=2)
         if crop % 64:
             fail(f"--crop must be a multiple of 64, got {crop}")
         if (out / "checkpoint.pt").exists():
@@ -131,6 +138,7 @@ def train(
             lambda_content=lambda_content, lambda_tv=lambda_tv, global_levels=global_levels,
             lambda_distribution=lambda_distribution, lambda_identity_pixel=lambda_identity_pixel,
             lambda_identity_feature=lambda_identity_feature, lambda_lattice=lambda_lattice,
+            upsample=upsample,
             warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -64,6 +64,7 @@ class TrainConfig:
     lambda_identity_pixel: float = 0.0  # SANet identity loss on pixels (their weight: 50)
     lambda_identity_feature: float = 0.0  # SANet identity loss on features (their weight: 1)
     lambda_lattice: float = 0.0  # penalty on the 2-px lattice of the last upsampling
+    upsample: str | None = None  # the decoder's upsampling (nearest, bilinear); None: --init's
     global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
@@ -172,6 +173,10 @@ def build_network(cfg: TrainConfig) -> A2KNet:
     else:
         torch.manual_seed(cfg.seed)
         net = A2KNet.from_preset(cfg.preset)
+    if cfg.upsample and cfg.upsample != net.preset.upsample:  # same weights, other interpolation
+        state = net.state_dict()
+        net = A2KNet(replace(net.preset, upsample=cfg.upsample))
+        net.load_state_dict(state)
     if cfg.preset == "paper":
         if not cfg.vgg:
             raise ValueError("the paper preset needs --vgg vgg_normalised.pth")
