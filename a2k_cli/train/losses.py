@@ -69,8 +69,8 @@ def lattice_penalty(image: Tensor, period: int = 2) -> Tensor:
     """Squared log-ratio of the mean |step| across pixel boundaries j % p = p - 1 (between
     upsampled blocks) to that across j % p = p/2 - 1, rows and columns (0 = no lattice).
 
-    The decoder's last nearest-neighbour upsampling leaves a 2-px lattice in flat areas; the
-    paper's feature losses cannot see a pattern finer than relu1_1's receptive field.
+    The decoder's nearest-neighbour upsampling leaves a 2-px lattice in flat areas, and the
+    paper's losses, feature statistics, barely change with a faint pattern that fine.
     """
     total = image.new_zeros(())
     luma = image.mean(1)
