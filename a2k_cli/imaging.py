@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from a2k_cli.atomic import atomic_path
-from a2k_cli.errors import A2KError
+from a2k_cli.errors import A2KError, first_line
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
@@ -94,7 +94,7 @@ def read_image(path: str | Path) -> LoadedImage:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"{path}: too large to decode safely (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        reason = first_line(exc)
         raise ImageError(f"{path}: cannot decode ({reason})") from None
     width, height = loaded.rgb.size
     if min(width, height) < MIN_SIDE:

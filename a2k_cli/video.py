@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from a2k_cli.atomic import atomic_path
-from a2k_cli.errors import A2KError
+from a2k_cli.errors import A2KError, first_line
 from a2k_cli.imaging import fitted_size
 from a2k_cli.temporal import FlickerMeter, Stabilizer
 
@@ -213,7 +213,7 @@ def frame_writer(path: Path, clip: Clip, crf: int) -> Iterator[Callable[[np.ndar
         try:
             writer.send(np.ascontiguousarray(frame))
         except OSError as exc:
-            raise VideoError(f"{path}: the encoder stopped ({str(exc).splitlines()[0]})") from None
+            raise VideoError(f"{path}: the encoder stopped ({first_line(exc)})") from None
 
     try:
         yield write

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from a2k_cli.atomic import atomic_path
-from a2k_cli.errors import A2KError
+from a2k_cli.errors import A2KError, first_line
 from a2k_cli.model import A2KNet, Preset
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
@@ -100,7 +100,7 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
         with torch.device("meta"):  # shapes only: nothing is allocated before the file agrees
             skeleton = A2KNet(preset)
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        reason = first_line(exc)
         raise WeightsError(f"{path}: bad model description in metadata ({reason})") from None
     with safe_open(str(path), framework="pt") as f:
         check_state(skeleton.state_dict(), {k: f.get_slice(k).get_shape() for k in f.keys()}, path)
@@ -156,7 +156,7 @@ def encoder_from_state(state: dict[str, Tensor]) -> Encoder:
     try:
         encoder.load_state_dict(state)
     except RuntimeError as exc:
-        raise WeightsError(f"encoder tensors do not fit: {str(exc).splitlines()[0]}") from None
+        raise WeightsError(f"encoder tensors do not fit: {first_line(exc)}") from None
     return encoder.eval().requires_grad_(False)
 
 

@@ -31,12 +31,10 @@ def plain(text: object) -> str:
 def one_line(exc: BaseException) -> str:
     """What went wrong, for a one-line error: a2k's own messages whole (a newline there can
     only come from a path), a library's first line, or the type's name if it said nothing."""
-    from a2k_cli.errors import A2KError
+    from a2k_cli.errors import A2KError, first_line
 
     text = str(exc).strip()
-    if not text:
-        return type(exc).__name__
-    return text if isinstance(exc, A2KError) else text.splitlines()[0]
+    return text if text and isinstance(exc, A2KError) else first_line(exc)
 
 
 def print_error(label: str, message: str) -> None:

@@ -20,6 +20,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.errors import first_line
 from a2k_cli.model import PRESETS, Encoder
 from a2k_cli.train.data import CropStream, centre_crops, scan_images, split
 from a2k_cli.weights import WeightsError, load_checkpoint, load_encoder_state
@@ -125,7 +126,7 @@ def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = No
             sched.load_state_dict(ckpt["sched"])
             step = int(ckpt["step"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            reason = first_line(exc)
             raise WeightsError(f"{ckpt_path}: not a distillation checkpoint ({reason})") from None
     out.mkdir(parents=True, exist_ok=True)  # only once every input has been checked
     stream = CropStream(train_files, cfg.load, cfg.crop, cfg.seed + step)

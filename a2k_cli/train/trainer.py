@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.errors import first_line
 from a2k_cli.model import A2KNet
 from a2k_cli.train.data import UNREADABLE, centre_crops, load_rgb, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
@@ -88,7 +89,7 @@ def resume_config(run_dir: str | Path, steps: int | None = None) -> TrainConfig:
     try:
         cfg = TrainConfig(**json.loads(config_file.read_text()))
     except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        reason = first_line(exc)
         raise WeightsError(f"{config_file}: not a run's config ({reason})") from None
     cfg.out = str(run_dir)
     if steps and steps != cfg.steps:
@@ -354,7 +355,7 @@ class Trainer:
             torch.set_rng_state(ckpt["rng"]["torch"])
             random.setstate(ckpt["rng"]["python"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            reason = first_line(exc)
             raise WeightsError(f"{path}: not a checkpoint of this run ({reason})") from None
 
     # -- one step ------------------------------------------------------------------------
