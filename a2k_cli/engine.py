@@ -120,16 +120,20 @@ class Stylizer:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected a (B, 3, H, W) batch, got shape {tuple(images.shape)}")
         height, width = images.shape[-2:]
+        # inference mode is entered and left around each step, never held across a yield:
+        # a generator suspended (or dropped) inside it would leave the caller's thread in it
         with torch.inference_mode():
             feats = self.net.encode(self._network_input(images))
             feats[0] = feats[1] = None  # full-resolution taps the stylization never reads
-            for styles in style_sets:
+        for styles in style_sets:
+            with torch.inference_mode():
                 batch = [(_expand(state, images.shape[0]), w) for state, w in styles]
                 f3, merged = self.net.stylize_features(feats, batch, alpha)
                 out = self.net.decode(f3, merged)[..., :height, :width]
                 # pixels stay interleaved (HWC) as the network made them: image writers want that
                 out = out.float().clamp_(0, 1).cpu().contiguous(memory_format=torch.channels_last)
-                yield preserve_colour(out, images) if preserve_color else out
+                out = preserve_colour(out, images) if preserve_color else out
+            yield out
 
     def _network_input(self, images: Tensor) -> Tensor:
         """Checked against free memory, on the device in channels-last, padded to 64."""

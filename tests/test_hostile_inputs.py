@@ -406,3 +406,18 @@ def test_an_absurd_video_size_is_refused_before_decoding(tmp_path, tiny_weights)
     args = ["video", str(clip), "-s", str(style), "--size", "100000", "--model", str(tiny_weights)]
     assert "GiB to stylize" in one_line_error(runner.invoke(app, args))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "style.png"]
+
+
+def test_a_suspended_stylize_generator_leaves_inference_mode_off(tiny_weights):
+    import torch
+    from PIL import Image
+
+    from a2k_cli.engine import Stylizer
+
+    stylizer = Stylizer(tiny_weights, device="cpu")
+    styles = stylizer.style_state(Image.new("RGB", (64, 64), (9, 99, 199)), 64)
+    painting = stylizer.stylize_each(torch.rand(1, 3, 64, 64), [styles, styles])
+    next(painting)  # suspended between its two outputs, as a caller that stops early leaves it
+    assert not torch.is_inference_mode_enabled()
+    del painting
+    assert not torch.is_inference_mode_enabled()

@@ -135,12 +135,14 @@ def grid(
                     if j not in todo:
                         report_failure(pair, f"{pair.output} exists; pass --overwrite", EXISTS)
                 try:
-                    painted = stylizer.stylize_styles(
-                        loaded[0][1].rgb,
-                        [encoded[j] for j in todo],
-                        alpha=alpha,
-                        preserve_color=preserve_color,
-                        size=size,
+                    painted = list(  # painted here, so that a failure is caught here
+                        stylizer.stylize_styles(
+                            loaded[0][1].rgb,
+                            [encoded[j] for j in todo],
+                            alpha=alpha,
+                            preserve_color=preserve_color,
+                            size=size,
+                        )
                     )
                 except (RuntimeError, ValueError, ImageError) as exc:
                     for j in todo:
