@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-PROJECTIONS = 32  # random directions in Lab for the sliced distance (3-D: 32 cover it well)
-MAX_PIXELS = 16384  # pixels sampled per image for the distribution distances (W1 within ~1 %)
+PROJECTIONS = 32  # random directions in Lab for the sliced distance (a 3-D space needs few)
+MAX_PIXELS = 16384  # pixels sampled per image for the distribution distances (seeded)
 QUANTILES = 1024  # points at which two 1-D distributions are compared
 TEXTURE_STEPS = (1, 2, 4)
 EDGE_SIGMA = 2.0
