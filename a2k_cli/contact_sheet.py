@@ -3,6 +3,7 @@ the side, each stylized pair where its row and column meet. PIL only (no torch).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
@@ -22,7 +23,9 @@ def fit(image: Image.Image | None, tile: int) -> Image.Image:
 
 
 def shorten(text: str, font: ImageFont.ImageFont, width: int) -> str:
-    """`text`, cut with an ellipsis so that it fits `width` pixels."""
+    """`text`, cut with an ellipsis so that it fits `width` pixels; accents are dropped
+    (Pillow's built-in font has no glyphs for ō or é)."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     if font.getlength(text) <= width:
         return text
     while text and font.getlength(text + "…") > width:
@@ -66,4 +69,41 @@ def contact_sheet(
         caption(label, x, y + tile - band)
         for col, painted in enumerate(tiles[row - 1], start=1):
             sheet.paste(fit(painted, tile), corner(col, row))
+    return sheet
+
+
+def gallery(
+    items: Sequence[tuple[str, str, Image.Image | None, Image.Image | None]],
+    columns: int = 4,
+    tile: int = 320,
+) -> Image.Image:
+    """items: (title, subtitle, picture, inset) laid out in rows of `columns`, each picture
+    fitted to the first one's aspect within tile x tile, captioned below; `inset` (the
+    painting) sits small in the picture's corner so each tile shows what made it."""
+    first = next((p for _, _, p, _ in items if p is not None), None)
+    width, height = ImageOps.contain(first, (tile, tile)).size if first else (tile, tile)
+    font = ImageFont.load_default(size=max(10, tile // 20))
+    small = ImageFont.load_default(size=max(9, tile // 26))
+    band = int(font.size * 1.5 + small.size * 1.5)
+    rows = -(-len(items) // columns)
+    sheet = Image.new(
+        "RGB",
+        (GAP + (width + GAP) * min(columns, len(items)), GAP + (height + band + GAP) * rows),
+        BACKGROUND,
+    )
+    draw = ImageDraw.Draw(sheet)
+    for index, (title, subtitle, picture, inset) in enumerate(items):
+        x = GAP + (index % columns) * (width + GAP)
+        y = GAP + (index // columns) * (height + band + GAP)
+        cell = Image.new("RGB", (width, height), MISSING)
+        if picture is not None:
+            cell = ImageOps.fit(picture.convert("RGB"), (width, height), Image.LANCZOS)
+        if inset is not None:
+            thumb = ImageOps.contain(inset.convert("RGB"), (width // 4, height // 4))
+            framed = ImageOps.expand(thumb, border=2, fill=BACKGROUND)
+            cell.paste(framed, (width - framed.width - GAP, height - framed.height - GAP))
+        sheet.paste(cell, (x, y))
+        draw.text((x + 2, y + height + 2), shorten(title, font, width - 4), (0, 0, 0), font)
+        under = y + height + 2 + int(font.size * 1.4)
+        draw.text((x + 2, under), shorten(subtitle, small, width - 4), (90, 90, 90), small)
     return sheet

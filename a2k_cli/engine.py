@@ -17,6 +17,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -25,11 +26,12 @@ from torch import Tensor
 from a2k_cli.colour import preserve_colour
 from a2k_cli.device import available_memory, configure_threads, default_dtype, pick_device
 from a2k_cli.errors import A2KError
-from a2k_cli.imaging import fitted_size, read_image, resize_longer_side
+from a2k_cli.imaging import as_rgb, fitted_size, resize_longer_side
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
-from a2k_cli.weights import load
+from a2k_cli.styles import resolve_style
+from a2k_cli.weights import load, resolve
 
-ImageSource = str | Path | Image.Image
+ImageSource = str | Path | Image.Image | np.ndarray  # a path may also name a style
 StyleSpec = ImageSource | Sequence[tuple[ImageSource, float]]
 WeightedStyles = list[tuple[StyleState, float]]
 
@@ -58,22 +60,31 @@ class Stylizer:
         model: str | Path | A2KNet = "lite",
         device: str = "auto",
         dtype: torch.dtype | None = None,
+        style_cache: str | Path | None = None,
     ) -> None:
+        """`style_cache`: a folder where encoded styles are kept between processes (only
+        for a model loaded from a file, whose identity is part of the key)."""
         configure_threads()
         self.device = pick_device(device)
         self.dtype = dtype or default_dtype(self.device)
         net = model if isinstance(model, A2KNet) else load(model)
         self.net = net.eval().to(self.device, self.dtype, memory_format=torch.channels_last)
         self._styles: dict[tuple, StyleState] = {}
+        self._disk = None
+        if style_cache is not None and not isinstance(model, A2KNet):
+            model_key = (_identity(resolve(model)), str(self.dtype), self.device.type)
+            self._disk = StyleDiskCache(Path(style_cache), model_key)
 
     # ---- styles -------------------------------------------------------------------------
 
     def style_state(self, style: StyleSpec, style_size: int = 512) -> WeightedStyles:
-        """style: path | PIL.Image | list of (path|PIL, weight); cached per (style, size).
+        """style: path or style name | PIL | numpy array | list of (one of those, weight);
+        cached per (style, size).
 
         Weights must be non-negative with a positive sum; the network normalises them.
         """
-        pairs = [(style, 1.0)] if isinstance(style, (str, Path, Image.Image)) else list(style)
+        single = isinstance(style, (str, Path, Image.Image, np.ndarray))
+        pairs = [(style, 1.0)] if single else list(style)
         if not pairs:
             raise ValueError("no style given")
         weights = [float(w) for _, w in pairs]
@@ -82,15 +93,25 @@ class Stylizer:
         return [(self._encode_style(src, style_size), w) for (src, _), w in zip(pairs, weights)]
 
     def _encode_style(self, source: ImageSource, style_size: int) -> StyleState:
+        if isinstance(source, (str, Path)):
+            source = resolve_style(source)
+        elif isinstance(source, np.ndarray):
+            source = as_rgb(source)
         key = (_identity(source), style_size)
-        if key not in self._styles:
-            image = read_image(source).rgb if not isinstance(source, Image.Image) else source
+        if key in self._styles:
+            return self._styles[key]
+        state = self._disk.get(key, self.device) if self._disk else None
+        if state is None:
+            image = as_rgb(source)
             self.check_size(*reversed(fitted_size(*image.size, style_size)))
             tensor = to_tensor(resize_longer_side(image.convert("RGB"), style_size))[None]
             with torch.inference_mode():
                 feats = self.net.encode(self._network_input(tensor))
-                self._styles[key] = self.net.prepare_style(feats)
-        return self._styles[key]
+                state = self.net.prepare_style(feats)
+            if self._disk:
+                self._disk.put(key, state)
+        self._styles[key] = state
+        return state
 
     # ---- tensors ------------------------------------------------------------------------
 
@@ -261,8 +282,9 @@ class Stylizer:
         size: int = 1024,
         style_size: int = 512,
     ) -> Image.Image:
-        """One content (path or PIL) in the given style(s) -> PIL RGB at the resized size."""
-        image = read_image(content).rgb if not isinstance(content, Image.Image) else content
+        """One content (path, PIL or numpy array) in the given style(s: paths, names as
+        `a2k styles` lists them, PIL or arrays) -> PIL RGB at the resized size."""
+        image = as_rgb(content)
         return self.stylize_images(
             [image],
             style,
@@ -290,6 +312,57 @@ def _identity(source: ImageSource) -> tuple:
     except OSError:
         return ("path", str(path))
     return ("file", str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+class StyleDiskCache:
+    """Encoded styles kept as files between processes, keyed by model, style and size; the
+    oldest files go once there are more than `keep` (a 512 px style is ~10 MB). A file that
+    cannot be read is encoded again: the cache can only make a run faster, never fail it."""
+
+    def __init__(self, folder: Path, model_key: tuple, keep: int = 32) -> None:
+        self.folder, self.model_key, self.keep = folder, model_key, keep
+
+    def _file(self, key: tuple) -> Path:
+        digest = hashlib.blake2b(repr((self.model_key, key)).encode(), digest_size=16)
+        return self.folder / f"{digest.hexdigest()}.safetensors"
+
+    def get(self, key: tuple, device: torch.device) -> StyleState | None:
+        from safetensors.torch import load_file
+
+        path = self._file(key)
+        if not path.is_file():
+            return None
+        try:
+            flat = load_file(path, device=str(device))
+            return StyleState(
+                *(
+                    StyleKeys(*(flat[f"{level}.{part}"] for part in StyleKeys._fields))
+                    for level in StyleState._fields
+                )
+            )
+        except Exception:  # any damage to a cache file means: encode again
+            return None
+
+    def put(self, key: tuple, state: StyleState) -> None:
+        from safetensors.torch import save_file
+
+        from a2k_cli.atomic import atomic_path
+
+        flat = {
+            f"{level}.{part}": tensor.contiguous()
+            for level, keys in zip(StyleState._fields, state)
+            for part, tensor in zip(StyleKeys._fields, keys)
+        }
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self._file(key)) as tmp:
+                save_file(flat, str(tmp))
+            files = [f for f in self.folder.glob("*.safetensors") if not f.name.startswith(".")]
+            files.sort(key=lambda f: f.stat().st_mtime)
+            for old in files[: max(0, len(files) - self.keep)]:
+                old.unlink(missing_ok=True)
+        except OSError:  # a read-only or full disk only costs the next run the encoding
+            pass
 
 
 def _expand(state: StyleState, batch: int) -> StyleState:

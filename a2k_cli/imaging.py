@@ -102,6 +102,25 @@ def read_image(path: str | Path) -> LoadedImage:
     return loaded
 
 
+def as_rgb(source: str | Path | Image.Image | np.ndarray) -> Image.Image:
+    """A file, PIL image or numpy array (H×W or H×W×3/4; uint8, or float in 0…1) as PIL RGB."""
+    if isinstance(source, Image.Image):
+        return source.convert("RGB")
+    if isinstance(source, np.ndarray):
+        array = source
+        if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+            raise ImageError(f"an array of shape {array.shape} is not an image (H×W×3 expected)")
+        if array.dtype != np.uint8:
+            array = np.clip(np.nan_to_num(array.astype(np.float32)), 0, 1) * 255 + 0.5
+            array = array.astype(np.uint8)
+        if array.ndim == 3 and array.shape[2] == 1:
+            array = array[..., 0]
+        if min(array.shape[:2]) < MIN_SIDE:
+            raise ImageError(f"an array of shape {array.shape} is too small")
+        return Image.fromarray(np.ascontiguousarray(array)).convert("RGB")
+    return read_image(source).rgb
+
+
 def _to_rgb(im: Image.Image) -> LoadedImage:
     if im.mode in SIXTEEN_BIT_MODES:
         wide = np.asarray(im, dtype=np.float32)

@@ -36,13 +36,15 @@ _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
-    """(3, H, W) sRGB in [0, 1] -> CIELAB (L* in 0..100)."""
+    """(..., 3, H, W) sRGB in [0, 1] -> CIELAB (L* in 0..100); differentiable inside [0, 1]."""
     rgb = rgb.float().clamp(0, 1)
     linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
-    xyz = torch.einsum("ij,jhw->ihw", _RGB_TO_XYZ, linear) / _WHITE[:, None, None]
+    white = _WHITE.to(rgb.device)[:, None, None]
+    xyz = torch.einsum("ij,...jhw->...ihw", _RGB_TO_XYZ.to(rgb.device), linear) / white
     eps = (6 / 29) ** 3
     f = torch.where(xyz > eps, xyz.clamp_min(eps) ** (1 / 3), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return torch.stack((116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])))
+    x, y, z = f.unbind(-3)
+    return torch.stack((116 * y - 16, 500 * (x - y), 200 * (y - z)), -3)
 
 
 def lightness(rgb: Tensor) -> Tensor:

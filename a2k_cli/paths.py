@@ -21,3 +21,21 @@ def user_weights_dir() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir("a2k", appauthor=False)) / "weights"
+
+
+def user_styles_dir() -> Path:
+    """The user's own named styles (image files; an optional styles.json gives titles)."""
+    if home := os.environ.get("A2K_HOME"):
+        return Path(home) / "styles"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("a2k", appauthor=False)) / "styles"
+
+
+def style_cache_dir() -> Path:
+    """Encoded styles kept between runs (safe to delete)."""
+    if home := os.environ.get("A2K_HOME"):
+        return Path(home) / "cache" / "styles"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("a2k", appauthor=False)) / "styles"

@@ -52,11 +52,47 @@ def test_bad_content_is_skipped_and_reported(tmp_path, tiny_weights):
     assert {p.name for p in out.iterdir()} == {"a_s.png", "grid.png"}
 
 
-def test_existing_outputs_need_overwrite(tmp_path, tiny_weights):
+def test_a_second_run_paints_only_the_new_pairs_and_rebuilds_the_sheet(tmp_path, tiny_weights):
+    contents = folder(tmp_path / "contents", ["a.jpg", "b.png"])
+    styles = folder(tmp_path / "styles", ["s1.png"], 64, 64)
+    out = tmp_path / "out"
+    assert grid(tiny_weights, contents, styles, out).exit_code == 0
+    first = (out / "a_s1.png").stat().st_mtime_ns
+    narrow = Image.open(out / "grid.png").size
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(styles / "s2.png")
+    again = grid(tiny_weights, contents, styles, out, "--json")
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.stdout)
+    assert summary["written"] == 2 and summary["kept"] == 2
+    assert {
+        i["output"].rsplit("/", 1)[-1] for i in summary["items"] if i["status"] == "written"
+    } == {
+        "a_s2.png",
+        "b_s2.png",
+    }
+    assert (out / "a_s1.png").stat().st_mtime_ns == first  # not repainted
+    assert Image.open(out / "grid.png").width > narrow[0]  # the sheet has the new column
+    repaint = grid(tiny_weights, contents, styles, out, "--overwrite", "--json")
+    assert json.loads(repaint.stdout)["written"] == 4
+
+
+def test_an_unreadable_earlier_pair_is_reported_not_replaced(tmp_path, tiny_weights):
     contents = folder(tmp_path / "contents", ["a.jpg"])
     styles = folder(tmp_path / "styles", ["s.png"], 64, 64)
     out = tmp_path / "out"
-    assert grid(tiny_weights, contents, styles, out).exit_code == 0
-    again = grid(tiny_weights, contents, styles, out)
-    assert again.exit_code == 1 and "--overwrite" in again.output
-    assert grid(tiny_weights, contents, styles, out, "--overwrite").exit_code == 0
+    out.mkdir()
+    (out / "a_s.png").write_bytes(b"not an image")
+    result = grid(tiny_weights, contents, styles, out)
+    assert result.exit_code == 1 and "--overwrite" in result.stderr
+    assert (out / "a_s.png").read_bytes() == b"not an image"
+
+
+def test_builtin_names_every_builtin_style(tmp_path, tiny_weights):
+    from a2k_cli.styles import builtin_styles
+
+    contents = folder(tmp_path / "contents", ["a.jpg"])
+    out = tmp_path / "out"
+    result = grid(tiny_weights, contents, "builtin", out, "--json")
+    assert result.exit_code == 0, result.output
+    names = {f"a_{name}.png" for name in builtin_styles()}
+    assert len(names) == 10 and {p.name for p in out.iterdir()} == names | {"grid.png"}

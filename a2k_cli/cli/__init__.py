@@ -12,6 +12,8 @@ import sys
 from a2k_cli.cli import eval as _eval  # noqa: F401  (registers commands)
 from a2k_cli.cli import grid as _grid  # noqa: F401
 from a2k_cli.cli import info as _info  # noqa: F401
+from a2k_cli.cli import sheet as _sheet  # noqa: F401
+from a2k_cli.cli import styles as _styles  # noqa: F401
 from a2k_cli.cli import stylize as _stylize  # noqa: F401
 from a2k_cli.cli import train as _train  # noqa: F401
 from a2k_cli.cli import video as _video  # noqa: F401

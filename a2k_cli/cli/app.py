@@ -14,7 +14,7 @@ app = typer.Typer(
     name="a2k",
     help="Arbitrary neural style transfer with All-to-key Attention (StyA2K, ICCV 2023).",
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )

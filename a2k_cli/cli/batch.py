@@ -16,6 +16,7 @@ import typer
 from a2k_cli.cli.app import console, fail, one_line, plain, print_error
 
 WRITTEN, FAILED, EXISTS = "written", "failed", "exists"
+KEPT = "kept"  # an earlier run's output, reused as it is (grid)
 
 
 @dataclass
@@ -49,7 +50,14 @@ def check_options(alpha: float, quality: int = 92, fmt: str | None = None) -> No
 
 
 def style_blend(styles: list[Path], weights: list[float] | None) -> list[tuple[Path, float]]:
-    """The --style files with their --style-weight (1 each when none are given)."""
+    """The --style files (or named styles' files) with their --style-weight (1 each when
+    none are given)."""
+    from a2k_cli.styles import StyleNotFoundError, resolve_style
+
+    try:
+        styles = [resolve_style(s) for s in styles]
+    except StyleNotFoundError as exc:
+        fail(f"style: {exc}")
     if weights and len(weights) != len(styles):
         fail(f"{len(weights)} --style-weight for {len(styles)} --style; give one per style", 2)
     if weights and (min(weights) < 0 or sum(weights) <= 0):
@@ -64,11 +72,12 @@ def open_stylizer(model: str, device: str) -> Any:
     """
     from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
     from a2k_cli.engine import Stylizer
+    from a2k_cli.paths import style_cache_dir
     from a2k_cli.weights import WeightsError
 
     keep_freed_memory(up_to=STYLIZE_UP_TO)
     try:
-        return Stylizer(model, device=device)
+        return Stylizer(model, device=device, style_cache=style_cache_dir())
     except (WeightsError, ValueError, RuntimeError) as exc:
         fail(one_line(exc))
 
@@ -77,6 +86,7 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
     """Print the summary (table or JSON) and exit with the documented code."""
     counts = {status: sum(r.status == status for r in results) for status in (WRITTEN, FAILED)}
     counts["skipped"] = sum(r.status == EXISTS for r in results)
+    counts[KEPT] = sum(r.status == KEPT for r in results)
     written = counts[WRITTEN]
     if as_json:
         summary = {**counts, "seconds": round(seconds, 3), **(extra or {})}
@@ -89,18 +99,18 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
 
             table = Table("content", "style", "output", "result")
             for r in results:
-                shown = (
-                    r.status if r.status == WRITTEN else f"[red]{r.status}[/]: {plain(r.message)}"
-                )
+                ok = r.status in (WRITTEN, KEPT)
+                shown = r.status if ok else f"[red]{r.status}[/]: {plain(r.message)}"
                 table.add_row(plain(r.content), plain(r.style), plain(r.output or "-"), shown)
             console.print(table)
         per_image = f" ({seconds / written:.2f} s/image)" if written else ""
+        kept = f", {counts[KEPT]} kept from an earlier run" if counts[KEPT] else ""
         console.print(
-            f"{written} written, {counts[FAILED]} failed, {counts['skipped']} skipped "
+            f"{written} written, {counts[FAILED]} failed, {counts['skipped']} skipped{kept} "
             f"in {seconds:.1f} s{per_image}",
             highlight=False,
         )
         for path in (extra or {}).values():
             console.print(f"wrote {plain(path)}", highlight=False)
-    if written != len(results):
+    if written + counts[KEPT] != len(results):
         raise typer.Exit(1)

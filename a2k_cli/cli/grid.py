@@ -1,5 +1,8 @@
 """`a2k grid`: every content x style pair, plus a labelled contact sheet `grid.png`.
 
+Pairs already in the output folder are kept, not repainted (unless `--overwrite`), and the
+sheet is rebuilt from all of them: adding one style to a grid paints only its column.
+
 Each style is encoded once and each content once (rendered in every style from the same
 features). Pairs are named as `a2k stylize` names them, `<content-stem>_<style-stem>.<fmt>`,
 which is the rule `a2k eval` uses to match outputs to their sources.
@@ -17,6 +20,7 @@ from a2k_cli.cli import options
 from a2k_cli.cli.app import app, err_console, fail, one_line
 from a2k_cli.cli.batch import (
     EXISTS,
+    KEPT,
     WRITTEN,
     ItemResult,
     check_options,
@@ -25,7 +29,27 @@ from a2k_cli.cli.batch import (
     report_failure,
 )
 
-SHEET = "grid.png"
+SHEET = "grid.png"  # rebuilt on every run from all pairs, old and new
+
+
+def thumbnail(image: Any, tile: int) -> Any:
+    small = image.copy()
+    small.thumbnail((tile, tile))
+    return small
+
+
+def kept_tile(pair: ItemResult, tile: int) -> Any:
+    """The tile of a pair painted by an earlier run (kept, not repainted), or None after
+    reporting that the file there cannot be read."""
+    from a2k_cli.imaging import ImageError, read_image
+
+    try:
+        image = read_image(pair.output).rgb
+    except ImageError as exc:
+        report_failure(pair, f"{exc}; pass --overwrite to repaint it", EXISTS)
+        return None
+    pair.status = KEPT
+    return thumbnail(image, tile)
 
 
 def readable(paths: list[Path], results: list[ItemResult], what: str) -> list[tuple[Path, Any]]:
@@ -47,7 +71,11 @@ def readable(paths: list[Path], results: list[ItemResult], what: str) -> list[tu
 @app.command()
 def grid(
     contents_dir: Path = typer.Argument(..., help="Folder (or file) of content images."),
-    styles_dir: Path = typer.Argument(..., help="Folder (or file) of style images."),
+    styles_dir: Path = typer.Argument(
+        ...,
+        help="Folder of style images, one image or style name, or `builtin` for every "
+        "built-in style.",
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="Folder for the pairs and grid.png."),
     tile: int = typer.Option(
         256, min=32, max=2048, help="Side of each square tile in grid.png, pixels."
@@ -69,22 +97,24 @@ def grid(
     check_options(alpha, quality, fmt)
     from a2k_cli.contact_sheet import contact_sheet
     from a2k_cli.imaging import MAX_PIXELS, ImageError, image_files, output_name, write_image
+    from a2k_cli.styles import StyleNotFoundError, resolve_styles_folder
 
-    for folder in (contents_dir, styles_dir):
-        if not folder.exists():
-            fail(f"{folder}: no such file or folder", code=2)
+    if not contents_dir.exists():
+        fail(f"{contents_dir}: no such file or folder", code=2)
     try:
         output.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"{output}: cannot create the output folder ({exc.strerror or exc})")
     sheet_path = output / SHEET
-    if sheet_path.exists() and not overwrite:
-        fail(f"{sheet_path} exists; pass --overwrite to replace it")
+    try:
+        style_paths = resolve_styles_folder(styles_dir)
+    except StyleNotFoundError as exc:
+        fail(str(exc), code=2)
 
     tic = time.perf_counter()
     stylizer = open_stylizer(model, device)
     results: list[ItemResult] = []
-    styles = readable(image_files(styles_dir), results, "style")
+    styles = readable(style_paths, results, "style")
     if not styles:
         fail(f"{styles_dir}: no readable style images")
     encoded = [stylizer.style_state(loaded.rgb, style_size) for _, loaded in styles]
@@ -133,7 +163,7 @@ def grid(
                 ]
                 for j, pair in enumerate(pairs):
                     if j not in todo:
-                        report_failure(pair, f"{pair.output} exists; pass --overwrite", EXISTS)
+                        row[j] = kept_tile(pair, tile)
                 try:
                     painted = list(  # painted here, so that a failure is caught here
                         stylizer.stylize_styles(
@@ -168,17 +198,14 @@ def grid(
                         )
                         continue
                     pairs[j].status = WRITTEN
-                    row[j] = image.copy()
-                    row[j].thumbnail((tile, tile))
+                    row[j] = thumbnail(image, tile)
                 bar.advance(task)
     except KeyboardInterrupt:  # each pair is written whole or not at all
         done = sum(r.status == WRITTEN for r in results)
         fail(f"interrupted: {done} pairs written; grid.png not written", code=130)
     labels = [(path.name, loaded.rgb) for path, loaded in styles]
     try:
-        write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=overwrite)
-    except FileExistsError:
-        fail(f"{sheet_path} exists; pass --overwrite to replace it")
+        write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=True)
     except OSError as exc:
         fail(f"{sheet_path}: cannot write ({exc.strerror or exc})")
     finish(results, time.perf_counter() - tic, as_json, {"sheet": str(sheet_path)})

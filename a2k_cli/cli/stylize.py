@@ -70,7 +70,10 @@ def plan_outputs(
 def stylize(
     contents: list[Path] = typer.Argument(..., help="Content images and/or folders of images."),
     style: list[Path] = typer.Option(
-        ..., "--style", "-s", help="Style image; repeat to blend several styles."
+        ...,
+        "--style",
+        "-s",
+        help="Style image or name (`a2k styles`); repeat to blend several styles.",
     ),
     style_weight: list[float] = typer.Option(
         None, "--style-weight", "-w", help="Weight of each --style, in order (normalised)."
@@ -97,6 +100,7 @@ def stylize(
     """Stylize images; exit code 0 all written, 1 some failed or skipped, 2 usage error."""
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
+    style = [path for path, _ in blend]
     jobs = plan_outputs(contents, style, output, fmt)
     from a2k_cli.imaging import ImageError, read_image
 

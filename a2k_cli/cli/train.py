@@ -84,6 +84,9 @@ def train(
     lambda_lattice: float = typer.Option(
         0.0, help="Weight of the penalty on the 2-px lattice of the last upsampling."
     ),
+    lambda_colour: float = typer.Option(
+        0.0, help="Weight of the sliced match of the output's Lab colours to the style's."
+    ),
     upsample: str = typer.Option(
         None,
         help="The decoder's 2x upsampling: nearest (the paper's) or bilinear (no 2-px lattice) "
@@ -138,7 +141,7 @@ def train(
             lambda_content=lambda_content, lambda_tv=lambda_tv, global_levels=global_levels,
             lambda_distribution=lambda_distribution, lambda_identity_pixel=lambda_identity_pixel,
             lambda_identity_feature=lambda_identity_feature, lambda_lattice=lambda_lattice,
-            upsample=upsample,
+            lambda_colour=lambda_colour, upsample=upsample,
             warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip

@@ -47,7 +47,10 @@ def video_command(
         ..., help="Video to stylize: MP4, MOV, WebM, AVI, GIF, ... (anything ffmpeg reads)."
     ),
     style: list[Path] = typer.Option(
-        ..., "--style", "-s", help="Style image; repeat to blend several styles."
+        ...,
+        "--style",
+        "-s",
+        help="Style image or name (`a2k styles`); repeat to blend several styles.",
     ),
     style_weight: list[float] = typer.Option(
         None, "--style-weight", "-w", help="Weight of each --style, in order (normalised)."
@@ -85,6 +88,7 @@ def video_command(
     blend = style_blend(style, style_weight)
     if not source.is_file():
         fail(f"{source}: no such file")
+    style = [path for path, _ in blend]
     for path in style:
         if not path.is_file():
             fail(f"{path}: no such style image")

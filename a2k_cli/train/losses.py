@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from a2k_cli.measures import rgb_to_lab
 from a2k_cli.model.attention import DEFAULT_BUDGET_BYTES, a2k_attend, aggregate_style, mvn
 
 LOSS_BLOCKS = (16, 8, 8, 4)  # parameter-free A2K block sizes at relu2_1 .. relu5_1
@@ -63,6 +64,22 @@ def sorted_distribution_loss(
         ps = torch.einsum("bchw,cp->bphw", s, proj).flatten(2)
         total = total + F.mse_loss(po.sort(-1).values, ps.sort(-1).values)
     return total
+
+
+COLOUR_PROJECTIONS = 16  # random Lab directions per step (fresh each step: all are covered)
+
+
+def colour_distribution_loss(output: Tensor, style: Tensor) -> Tensor:
+    """Sliced Wasserstein-1 between the Lab pixel colours of each output and its style.
+
+    Feature statistics let the decoder keep the photo's colours under a style's strokes;
+    matching the colour distribution itself, in a perceptual space, paints in the
+    style's palette without asking for its textures everywhere. Same-sized crops.
+    """
+    directions = F.normalize(torch.randn(COLOUR_PROJECTIONS, 3, device=output.device), dim=1)
+    po = torch.einsum("pc,bcn->bpn", directions, rgb_to_lab(output).flatten(2))
+    ps = torch.einsum("pc,bcn->bpn", directions, rgb_to_lab(style).flatten(2))
+    return F.l1_loss(po.sort(-1).values, ps.sort(-1).values)
 
 
 def lattice_penalty(image: Tensor, period: int = 2) -> Tensor:

@@ -11,6 +11,7 @@ from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.losses import (
     attention_style_loss,
     attention_style_targets,
+    colour_distribution_loss,
     content_loss,
     global_style_loss,
     lattice_penalty,
@@ -46,6 +47,7 @@ class StyleTransferObjective(nn.Module):
         lambda_identity_pixel: float = 0.0,
         lambda_identity_feature: float = 0.0,
         lambda_lattice: float = 0.0,
+        lambda_colour: float = 0.0,
     ):
         super().__init__()
         self.net = net
@@ -60,6 +62,7 @@ class StyleTransferObjective(nn.Module):
             "identity_pixel": lambda_identity_pixel,
             "identity_feature": lambda_identity_feature,
             "lattice": lambda_lattice,
+            "colour": lambda_colour,
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
@@ -86,6 +89,8 @@ class StyleTransferObjective(nn.Module):
         if self.weights["distribution"]:
             k = DISTRIBUTION_LEVELS
             terms["distribution"] = sorted_distribution_loss(o_feats[:k], s_ref[:k])
+        if self.weights["colour"]:
+            terms["colour"] = colour_distribution_loss(output, style)
         if self.weights["lattice"]:
             terms["lattice"] = lattice_penalty(output)
         if self.weights["identity_pixel"] or self.weights["identity_feature"]:

@@ -65,6 +65,7 @@ class TrainConfig:
     lambda_identity_pixel: float = 0.0  # SANet identity loss on pixels (their weight: 50)
     lambda_identity_feature: float = 0.0  # SANet identity loss on features (their weight: 1)
     lambda_lattice: float = 0.0  # penalty on the 2-px lattice of the last upsampling
+    lambda_colour: float = 0.0  # sliced match of the output's Lab colours to the style's
     upsample: str | None = None  # the decoder's upsampling (nearest, bilinear); None: --init's
     global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
     warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
@@ -304,6 +305,7 @@ class Trainer:
             cfg.lambda_identity_pixel,
             cfg.lambda_identity_feature,
             cfg.lambda_lattice,
+            cfg.lambda_colour,
         )
         self.objective = self.plain_objective
         if self.ddp.world > 1:
