@@ -281,12 +281,13 @@ def test_new_loss_terms_and_bilinear_upsampling_train_and_export(folders, tmp_pa
         lambda_identity_pixel=50.0,
         lambda_identity_feature=1.0,
         lambda_lattice=10.0,
+        lambda_colour=50.0,
     )
     Trainer(cfg).run()
     records = [
         json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     ]
-    terms = ("distribution", "identity_pixel", "identity_feature", "lattice")
+    terms = ("distribution", "identity_pixel", "identity_feature", "lattice", "colour")
     assert all(r[t] >= 0 for r in records for t in terms)
     assert all(r["skipped_images"] == 0 for r in records)
     net = load(tmp_path / "run" / "model.safetensors")
@@ -307,3 +308,21 @@ def test_sorted_distribution_loss_is_zero_for_a_permutation_and_grows_with_a_shi
     smooth = F.interpolate(torch.rand(1, 3, 8, 8), size=(64, 64), mode="bicubic")
     blocky = F.interpolate(torch.rand(1, 3, 32, 32), scale_factor=2, mode="nearest")
     assert lattice_penalty(smooth) < 0.01 < lattice_penalty(blocky)
+
+
+def test_colour_distribution_loss_ignores_where_colours_are_and_reads_a_lab_shift():
+    from a2k_cli.measures import rgb_to_lab
+    from a2k_cli.train.losses import colour_distribution_loss
+
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 16, 16)
+    shuffled = image.flatten(2)[..., torch.randperm(256)].view_as(image)
+    assert colour_distribution_loss(image, shuffled) == pytest.approx(0.0, abs=1e-5)
+    grey, lighter = torch.full((1, 3, 8, 8), 0.4), torch.full((1, 3, 8, 8), 0.5)
+    delta_l = float(rgb_to_lab(lighter)[0, 0, 0, 0] - rgb_to_lab(grey)[0, 0, 0, 0])
+    # a pure lightness shift d projects onto unit directions as d·|cos|: mean d/2 on average
+    loss = float(colour_distribution_loss(grey, lighter))
+    assert 0.2 * delta_l < loss < 0.8 * delta_l
+    output = image.clone().requires_grad_()
+    colour_distribution_loss(output, torch.rand(2, 3, 16, 16)).backward()
+    assert output.grad.abs().sum() > 0
