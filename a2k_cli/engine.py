@@ -3,6 +3,8 @@
 Tensors in, tensors out (plus a PIL convenience layer). Why it is shaped this way:
 - the network needs sides that are multiples of 64; images are reflect-padded up to that
   and cropped back, so any size and aspect comes back at exactly its own size;
+- `size` caps an image's longer side; a smaller image keeps its own unless `upscale`
+  (enlarging invents no detail and costs time);
 - a style's keys do not depend on the content, so each (style file, style size) is
   encoded once and reused for every content and video frame;
 - a content's features do not depend on the style, so `stylize_each` encodes a batch of
@@ -224,6 +226,7 @@ class Stylizer:
         preserve_color: bool = False,
         size: int = 1024,
         style_size: int = 512,
+        upscale: bool = False,
     ) -> list[Image.Image]:
         """Stylize several RGB images with one style, equal sizes batched together.
 
@@ -235,8 +238,8 @@ class Stylizer:
         """
         styles = self._styles_of(style, style_size)
         for image in images:
-            self.check_size(*reversed(fitted_size(*image.size, size)))
-        resized = [resize_longer_side(image.convert("RGB"), size) for image in images]
+            self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
+        resized = [resize_longer_side(image.convert("RGB"), size, upscale) for image in images]
         groups: dict[tuple[int, int], list[int]] = {}
         pixels = [image.width * image.height for image in resized]
         for index in sorted(range(len(resized)), key=pixels.__getitem__, reverse=True):
@@ -262,10 +265,11 @@ class Stylizer:
         preserve_color: bool = False,
         size: int = 1024,
         style_size: int = 512,
+        upscale: bool = False,
     ) -> Iterator[Image.Image]:
         """One RGB image in each of several styles, its features encoded once (grid rows)."""
-        self.check_size(*reversed(fitted_size(*image.size, size)))
-        batch = to_tensor(resize_longer_side(image.convert("RGB"), size))[None]
+        self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
+        batch = to_tensor(resize_longer_side(image.convert("RGB"), size, upscale))[None]
         style_sets = [self._styles_of(style, style_size) for style in styles]
         for painted in self.stylize_each(
             batch, style_sets, alpha=alpha, preserve_color=preserve_color
@@ -281,6 +285,7 @@ class Stylizer:
         preserve_color: bool = False,
         size: int = 1024,
         style_size: int = 512,
+        upscale: bool = False,
     ) -> Image.Image:
         """One content (path, PIL or numpy array) in the given style(s: paths, names as
         `a2k styles` lists them, PIL or arrays) -> PIL RGB at the resized size."""
@@ -292,6 +297,7 @@ class Stylizer:
             preserve_color=preserve_color,
             size=size,
             style_size=style_size,
+            upscale=upscale,
         )[0]
 
     def _styles_of(self, style: StyleSpec | WeightedStyles, style_size: int) -> WeightedStyles:

@@ -138,17 +138,18 @@ def _to_rgb(im: Image.Image) -> LoadedImage:
     return LoadedImage(im.convert("RGB"), None)
 
 
-def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(width, height) scaled so the longer side is `size` (up or down); 0 keeps it."""
-    if size <= 0 or max(width, height) == size:
+def fitted_size(width: int, height: int, size: int, upscale: bool = True) -> tuple[int, int]:
+    """(width, height) scaled so the longer side is `size`; 0 keeps it, and so does a
+    smaller image unless `upscale`."""
+    if size <= 0 or max(width, height) == size or (not upscale and max(width, height) < size):
         return width, height
     scale = size / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def resize_longer_side(image: Image.Image, size: int) -> Image.Image:
-    """Scale so the longer side is `size` (up or down, as `--size` says); 0 keeps it."""
-    new = fitted_size(*image.size, size)
+def resize_longer_side(image: Image.Image, size: int, upscale: bool = True) -> Image.Image:
+    """Scale so the longer side is `size` (see `fitted_size`); 0 keeps it."""
+    new = fitted_size(*image.size, size, upscale)
     return image if new == image.size else image.resize(new, Image.LANCZOS)
 
 

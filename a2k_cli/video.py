@@ -100,12 +100,14 @@ def exact_frame_rate(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1000)
 
 
-def _scale_filter(size: int) -> str:
-    """ffmpeg filter: longer side to `size` (0: unchanged), then crop odd sides to even."""
+def _scale_filter(size: int, upscale: bool = False) -> str:
+    """ffmpeg filter: longer side to `size` (0: unchanged; a smaller input kept unless
+    `upscale`), then crop odd sides to even."""
     even = "crop=trunc(iw/2)*2:trunc(ih/2)*2:0:0"
     if not size:
         return even
-    scale = f"scale='if(gte(iw,ih),{size},-2)':'if(gte(iw,ih),-2,{size})':flags=lanczos"
+    w, h = (str(size), str(size)) if upscale else (f"min({size},iw)", f"min({size},ih)")
+    scale = f"scale='if(gte(iw,ih),{w},-2)':'if(gte(iw,ih),-2,{h})':flags=lanczos"
     return f"{scale},{even}"
 
 
@@ -125,6 +127,7 @@ def open_frames(
     start: float = 0.0,
     duration: float | None = None,
     check_size: Callable[[int, int], None] | None = None,
+    upscale: bool = False,
 ) -> Iterator[tuple[Clip, Iterator[np.ndarray]]]:
     """Decode `src` as (clip, frames): HxWx3 uint8 RGB arrays, streamed one by one.
     `check_size(height, width)` vets the output frame size before any frame is decoded."""
@@ -137,11 +140,11 @@ def open_frames(
     probed = _probe(src)
     fps = exact_frame_rate(probed.get("fps") or 0.0)
     if check_size is not None and probed.get("source_size"):
-        width, height = fitted_size(*probed["source_size"], size)
+        width, height = fitted_size(*probed["source_size"], size, upscale)
         check_size(height, width)
     # Frames are resampled to one constant rate (ffmpeg's average rate of the stream): a
     # variable-rate phone clip keeps its duration and its sync with the audio.
-    filters = f"{_scale_filter(size)},fps={fps.numerator}/{fps.denominator}"
+    filters = f"{_scale_filter(size, upscale)},fps={fps.numerator}/{fps.denominator}"
     reader = imageio_ffmpeg.read_frames(
         str(src), input_params=seek, output_params=["-map", "0:v:0", "-vf", filters, *limit]
     )
@@ -281,12 +284,13 @@ def stylize_video(
     style: StyleSpec,
     *,
     size: int = 0,
+    upscale: bool = False,
     style_size: int = 512,
     alpha: float = 1.0,
     preserve_color: bool = False,
     start: float = 0.0,
     duration: float | None = None,
-    crf: int = 18,
+    crf: int = 23,
     stabilize: bool = True,
     measure_flicker: bool = False,
     batch_size: int | None = None,
@@ -306,7 +310,7 @@ def stylize_video(
     tic = time.perf_counter()
     with (
         atomic_path(dst, replace=overwrite) as final,
-        open_frames(src, size, start, duration, stylizer.check_size) as (clip, frames),
+        open_frames(src, size, start, duration, stylizer.check_size, upscale) as (clip, frames),
         tempfile.TemporaryDirectory(prefix=".a2k-video-", dir=dst.parent) as scratch,
     ):
         styles = stylizer.style_state(style, style_size)

@@ -31,7 +31,7 @@ def test_every_pair_and_the_sheet(tmp_path, tiny_weights):
     contents = folder(tmp_path / "contents", ["a.jpg", "b.png"])
     styles = folder(tmp_path / "styles", ["s1.png", "s2.jpg", "s3.png"], 64, 64)
     out = tmp_path / "out"
-    result = grid(tiny_weights, contents, styles, out, "--json")
+    result = grid(tiny_weights, contents, styles, out, "--json", "--upscale")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["written"] == 6 and summary["sheet"] == str(out / "grid.png")

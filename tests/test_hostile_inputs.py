@@ -185,7 +185,7 @@ def test_absurd_sizes_are_refused_before_anything_is_allocated(tmp_path, tiny_we
     picture(64, 64, 4).save(content)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     args = ["stylize", str(content), "-s", str(style), "--model", str(tiny_weights)]
-    result = runner.invoke(app, [*args, "--size", "100000"])
+    result = runner.invoke(app, [*args, "--size", "100000", "--upscale"])
     assert "GiB to stylize" in one_line_error(result)
     grown_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert grown_mib < 1024  # a 100000 px resize alone would be ~22 GB
@@ -403,7 +403,8 @@ def test_an_absurd_video_size_is_refused_before_decoding(tmp_path, tiny_weights)
     )
     style = tmp_path / "style.png"
     picture(64, 64, 3).save(style)
-    args = ["video", str(clip), "-s", str(style), "--size", "100000", "--model", str(tiny_weights)]
+    args = ["video", str(clip), "-s", str(style), "--size", "100000", "--upscale"]
+    args += ["--model", str(tiny_weights)]
     assert "GiB to stylize" in one_line_error(runner.invoke(app, args))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "style.png"]
 

@@ -82,7 +82,7 @@ def test_unusual_modes_are_stylized(tmp_path, tiny_weights, style, mode, suffix,
     result = run(tiny_weights, source, "--style", style, "-o", tmp_path / "out.png")
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "out.png") as out:
-        assert out.size == (64, 43) and ("A" in out.getbands()) == alpha
+        assert out.size == (48, 32) and ("A" in out.getbands()) == alpha
 
 
 def test_sixteen_bit_png(tmp_path, tiny_weights, style):
@@ -211,10 +211,28 @@ def test_largest_outputs_are_painted_first_and_reported_in_order(tmp_path, tiny_
     (folder / "e.png").write_text("unreadable: goes last, its read reports it")
     names = [*sizes, "e.png"]
     items = [((folder / n, tmp_path / f"o_{n}"), n) for n in names]
-    # at --size 64 every longer side becomes 64: (64, 32) and (32, 64) tie, keeping their order
-    assert [n for _, n in largest_first(items, 64)] == ["b.png", "a.png", "c.png", "d.png", "e.png"]
-    assert [n for _, n in largest_first(items, 0)] == ["b.png", "d.png", "a.png", "c.png", "e.png"]
+    # enlarged to --size 64 every longer side becomes 64: (64, 32) and (32, 64) tie, in order
+    enlarged = ["b.png", "a.png", "c.png", "d.png", "e.png"]
+    assert [n for _, n in largest_first(items, 64, upscale=True)] == enlarged
+    as_they_are = ["b.png", "d.png", "a.png", "c.png", "e.png"]
+    assert [n for _, n in largest_first(items, 64, upscale=False)] == as_they_are
+    assert [n for _, n in largest_first(items, 0, upscale=True)] == as_they_are
     result = run(tiny_weights, folder, "--style", style, "-o", tmp_path / "out", "--json")
     summary = json.loads(result.stdout)
     assert (summary["written"], summary["failed"]) == (4, 1)
     assert [item["content"] for item in summary["items"]] == [str(folder / n) for n in names]
+
+
+def test_size_caps_the_longer_side_and_enlarges_only_when_asked(tmp_path, tiny_weights, style):
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    picture(48, 32).save(small)
+    picture(96, 80).save(large)
+    for source, upscale, expected in (
+        (small, [], (48, 32)),
+        (large, [], (64, 53)),
+        (small, ["--upscale"], (64, 43)),
+    ):
+        target = tmp_path / f"out-{source.stem}-{len(upscale)}.png"
+        result = run(tiny_weights, source, "--style", style, "-o", target, *upscale)
+        assert result.exit_code == 0, result.output
+        assert Image.open(target).size == expected

@@ -81,8 +81,9 @@ def grid(
         256, min=32, max=2048, help="Side of each square tile in grid.png, pixels."
     ),
     size: int = typer.Option(
-        1024, min=0, help="Longer side of each saved pair in pixels; 0 keeps the content's size."
+        1024, min=0, help="Largest longer side of each pair, pixels; 0 keeps the content's size."
     ),
+    upscale: bool = options.UPSCALE,
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
     preserve_color: bool = options.PRESERVE_COLOR,
@@ -172,6 +173,7 @@ def grid(
                             alpha=alpha,
                             preserve_color=preserve_color,
                             size=size,
+                            upscale=upscale,
                         )
                     )
                 except (RuntimeError, ValueError, ImageError) as exc:

@@ -14,4 +14,7 @@ MODEL = typer.Option("lite", help="Bundled model name or weights file.")
 DEVICE = typer.Option("auto", help="auto, cpu, cuda or mps.")
 QUALITY = typer.Option(92, help="JPEG/WebP quality, 1-100.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+UPSCALE = typer.Option(
+    False, "--upscale", help="Enlarge images smaller than --size (by default never enlarged)."
+)
 AS_JSON = typer.Option(False, "--json", help="Print a JSON summary.")

@@ -85,8 +85,9 @@ def stylize(
         help="Output file (one content) or folder [default: beside each content].",
     ),
     size: int = typer.Option(
-        1024, min=0, help="Longer side of the output in pixels; 0 keeps the content's size."
+        1024, min=0, help="Largest longer side of an output, pixels; 0 keeps each content's size."
     ),
+    upscale: bool = options.UPSCALE,
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
     preserve_color: bool = options.PRESERVE_COLOR,
@@ -116,7 +117,7 @@ def stylize(
         fail(f"style: {exc}")
     label = "+".join(p.name for p in style)
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
-    run = Run(stylizer, styles, alpha, preserve_color, size, quality, overwrite)
+    run = Run(stylizer, styles, alpha, preserve_color, size, upscale, quality, overwrite)
     try:
         paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json)
     except KeyboardInterrupt:  # outputs already handed to the writer were finished, whole
@@ -146,7 +147,7 @@ def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet
     ):
         task = bar.add_task("stylize", total=len(items))
         pending: list = []
-        for (content, target), result in largest_first(items, run.size):
+        for (content, target), result in largest_first(items, run.size, run.upscale):
             loaded = read_content(content, target, run.overwrite, result)
             if loaded is not None:
                 pending.append((loaded, target, result))
@@ -162,7 +163,7 @@ def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet
 
 
 def largest_first(
-    items: list[tuple[tuple[Path, Path], ItemResult]], size: int
+    items: list[tuple[tuple[Path, Path], ItemResult]], size: int, upscale: bool
 ) -> list[tuple[tuple[Path, Path], ItemResult]]:
     """(job, result) pairs in painting order, the biggest outputs first, as the engine orders
     each chunk: memory grows once, to the largest image's needs, and smaller ones reuse it.
@@ -173,7 +174,7 @@ def largest_first(
     def pixels(item: tuple[tuple[Path, Path], ItemResult]) -> int:
         (content, _), _ = item
         found = header_size(content)
-        return math.prod(fitted_size(*found, size)) if found else 0
+        return math.prod(fitted_size(*found, size, upscale)) if found else 0
 
     return sorted(items, key=pixels, reverse=True) if len(items) > 1 else items
 
@@ -204,6 +205,7 @@ class Run:
     alpha: float
     preserve_color: bool
     size: int
+    upscale: bool
     quality: int
     overwrite: bool
 
@@ -221,6 +223,7 @@ def run_chunk(run: Run, writer: Executor, pending: list) -> list:
             alpha=run.alpha,
             preserve_color=run.preserve_color,
             size=run.size,
+            upscale=run.upscale,
         )
     except (RuntimeError, ValueError) as exc:
         if len(pending) > 1:  # one item too big for memory must not sink the others

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -20,6 +23,24 @@ from rich.text import Text
 from a2k_cli.cli import options
 from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
 from a2k_cli.cli.batch import check_options, open_stylizer, style_blend
+
+
+class Pace:
+    """Says once, after the first batches, how long the whole video will take (the bar's
+    ETA is easy to miss, and a long CPU job should be stoppable before it starts in earnest)."""
+
+    AFTER_SECONDS = 3.0  # long enough for a steady rate
+
+    def __init__(self) -> None:
+        self.start, self.said = time.perf_counter(), False
+
+    def estimate(self, done: int, total: int) -> str | None:
+        elapsed = time.perf_counter() - self.start
+        if self.said or elapsed < self.AFTER_SECONDS or done >= total:
+            return None
+        self.said = True
+        left = round(elapsed / done * (total - done))
+        return f"about {left // 60} min {left % 60:02d} s more for {total} frames (Ctrl-C stops)"
 
 
 class FramesPerSecondColumn(ProgressColumn):
@@ -62,8 +83,12 @@ def video_command(
         help="Output .mp4 or folder (default: <in-stem>_<style-stem>.mp4 beside the input).",
     ),
     size: int = typer.Option(
-        0, min=0, help="Longer side of the output in pixels; 0 keeps the input's size."
+        640,
+        min=0,
+        help="Largest longer side of the output, pixels (640: a CPU paints several frames a "
+        "second); 0 keeps the input's size.",
     ),
+    upscale: bool = options.UPSCALE,
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
     preserve_color: bool = options.PRESERVE_COLOR,
@@ -74,7 +99,7 @@ def video_command(
         None, min=0.0, help="Stylize at most this many seconds (default: to the end)."
     ),
     crf: int = typer.Option(
-        18, min=0, max=51, help="H.264 quality: lower is better and bigger (18 looks lossless)."
+        23, min=0, max=51, help="H.264 quality: lower is better and bigger (18 looks lossless)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     stabilize: bool = typer.Option(
@@ -82,8 +107,12 @@ def video_command(
         "--stabilize/--no-stabilize",
         help="Steady the texture where the scene stands still (reduces flicker).",
     ),
+    as_json: bool = options.AS_JSON,
 ) -> None:
-    """Stylize a video; the output keeps its frame count, frame rate and audio."""
+    """Stylize a video; the output keeps its frame count, frame rate and audio.
+
+    Example: `a2k video clip.mp4 -s starry-night` writes clip_starry-night.mp4 at 640 px.
+    """
     check_options(alpha)
     blend = style_blend(style, style_weight)
     if not source.is_file():
@@ -115,15 +144,23 @@ def video_command(
         TimeRemainingColumn(),
     )
     stylizer = open_stylizer(model, device)
+    pace = Pace()
     try:
-        with Progress(*columns, console=err_console, transient=True) as bar:
+        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
             task = bar.add_task(plain(source.name), total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+                if not as_json and (estimate := pace.estimate(done, total)):
+                    bar.console.print(estimate, highlight=False)
+
             report = stylize_video(
                 source,
                 target,
                 stylizer,
                 blend,
                 size=size,
+                upscale=upscale,
                 style_size=style_size,
                 alpha=alpha,
                 preserve_color=preserve_color,
@@ -132,7 +169,7 @@ def video_command(
                 crf=crf,
                 stabilize=stabilize,
                 overwrite=overwrite,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                progress=progress,
             )
     except KeyboardInterrupt:
         fail("interrupted; no output written", code=130)
@@ -141,12 +178,16 @@ def video_command(
     except (VideoError, ValueError, OSError) as exc:
         fail(one_line(exc))
     width, height = report.size
-    console.print(
-        f"wrote {plain(target)}: {report.frames} frames, {width}×{height} at {report.fps:g} fps, "
-        f"audio {report.audio}, {report.frames_per_second:.1f} frames/s",
-        highlight=False,
-        soft_wrap=True,
-    )
+    if as_json:
+        rates = {"frames_per_second": report.frames_per_second}
+        console.print_json(json.dumps({"output": str(target), **asdict(report), **rates}))
+    else:
+        console.print(
+            f"wrote {plain(target)}: {report.frames} frames, {width}×{height} at "
+            f"{report.fps:g} fps, audio {report.audio}, {report.frames_per_second:.1f} frames/s",
+            highlight=False,
+            soft_wrap=True,
+        )
     if report.missing_frames:
         fail(
             f"{source}: the video ends early: {report.frames} of {report.expected_frames} "
