@@ -9,7 +9,8 @@ Reading returns upright 8-bit RGB plus the alpha channel, if any. Why each rule:
 - a decompression bomb (more than `MAX_PIXELS`) is refused before its pixels are decoded;
 - images under `MIN_SIDE` pixels a side are refused: they hold too little for a style.
 
-Writing is atomic (`a2k_cli.atomic.atomic_path`), so an output is complete or absent.
+Writing is atomic (`a2k_cli.atomic.atomic_path`), so an output is complete or absent, and
+tags the file as a2k's (`made_by_a2k`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import struct
 import warnings
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,8 @@ MAX_PIXELS = 16384 * 16384
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+SOFTWARE = "a2k"  # the tag on every image a2k writes (PNG text chunk, EXIF elsewhere)
+EXIF_SOFTWARE = 0x0131
 
 
 class ImageError(A2KError, ValueError):
@@ -153,6 +157,18 @@ def resize_longer_side(image: Image.Image, size: int, upscale: bool = True) -> I
     return image if new == image.size else image.resize(new, Image.LANCZOS)
 
 
+def made_by_a2k(path: Path) -> bool:
+    """Whether a2k wrote this image (its outputs are tagged): folders of contents leave
+    them out, so a second run never paints the first run's outputs."""
+    try:
+        with Image.open(path) as im:
+            return (
+                im.info.get("Software") == SOFTWARE or im.getexif().get(EXIF_SOFTWARE) == SOFTWARE
+            )
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        return False
+
+
 def header_size(path: Path) -> tuple[int, int] | None:
     """(width, height) read from the file's header alone; None when it cannot be read
     (`read_image` then says why)."""
@@ -173,15 +189,27 @@ def format_suffix(fmt: str) -> str:
     return FORMATS[key]
 
 
-def output_name(content_path: str | Path, style_path: str | Path | list, fmt: str = "png") -> str:
-    """The file name `a2k stylize` and `a2k grid` give a pair: `<content-stem>_<style-stem>.<fmt>`.
+def style_label(styles: Sequence[str | Path], weights: Sequence[float] | None = None) -> str:
+    """The style part of output names: stems joined by `+`, each with its share of the
+    blend (`great-wave@0.25+the-scream@0.75`) unless the weights are equal, so trying other
+    weights never collides with an earlier output."""
+    stems = [Path(s).stem for s in styles]
+    if weights and len(set(weights)) > 1:
+        total = sum(weights)
+        stems = [f"{stem}@{w / total:.2f}" for stem, w in zip(stems, weights)]
+    return "+".join(stems)
 
-    Several blended styles join their stems with `+`. `a2k eval` matches outputs to their
-    sources by this rule.
-    """
-    styles = style_path if isinstance(style_path, list) else [style_path]
-    style_stem = "+".join(Path(s).stem for s in styles)
-    return f"{Path(content_path).stem}_{style_stem}{format_suffix(fmt)}"
+
+def output_name(
+    content_path: str | Path,
+    style_path: str | Path | Sequence[str | Path],
+    fmt: str = "png",
+    weights: Sequence[float] | None = None,
+) -> str:
+    """The file name `a2k stylize` and `a2k grid` give a pair: `<content-stem>_<style>.<fmt>`
+    (`style_label`). `a2k eval` matches outputs to their sources by this rule."""
+    styles = [style_path] if isinstance(style_path, (str, Path)) else list(style_path)
+    return f"{Path(content_path).stem}_{style_label(styles, weights)}{format_suffix(fmt)}"
 
 
 def write_image(
@@ -206,7 +234,10 @@ def write_image(
         if suffix == ".png":
             tmp.write_bytes(png_bytes(image))
         else:
-            image.save(tmp, format={".jpg": "JPEG", ".webp": "WEBP"}[suffix], quality=quality)
+            exif = Image.Exif()
+            exif[EXIF_SOFTWARE] = SOFTWARE
+            kind = {".jpg": "JPEG", ".webp": "WEBP"}[suffix]
+            image.save(tmp, format=kind, quality=quality, exif=exif.tobytes())
     return path
 
 
@@ -230,7 +261,8 @@ def png_bytes(image: Image.Image) -> bytes:
     data = packer.compress(scanlines) + packer.flush()
     colour_type = 6 if channels == 4 else 2
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    chunks = ((b"IHDR", header), (b"IDAT", data), (b"IEND", b""))
+    made_by = b"Software\0" + SOFTWARE.encode()
+    chunks = ((b"IHDR", header), (b"tEXt", made_by), (b"IDAT", data), (b"IEND", b""))
     return PNG_SIGNATURE + b"".join(_png_chunk(kind, body) for kind, body in chunks)
 
 

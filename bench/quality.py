@@ -73,7 +73,8 @@ def linked(files: list[Path], folder: Path) -> Path:
 def stylize_a2k(contents: Path, styles: list[Path], out: Path, model: str) -> None:
     for style in styles:
         cmd = [*A2K, "stylize", contents, "--style", style, "-o", out, "--model", model]
-        checked(run_child([*cmd, "--size", "512", "--format", "png"]), f"a2k stylize {style.name}")
+        cmd += ["--size", "512", "--upscale", "--format", "png"]  # as before: small ones enlarged
+        checked(run_child(cmd), f"a2k stylize {style.name}")
 
 
 def stylize_peer(contents: list[Path], styles: list[Path], out: Path) -> None:

@@ -149,3 +149,19 @@ def test_contact_sheet_layout():
     )
     assert sheet.width == 4 + 4 * 52  # a label column plus three style columns
     assert sheet.height > 3 * 52  # a label band plus header and two content rows
+
+
+def test_blend_names_carry_their_weights_unless_equal():
+    assert output_name("p.jpg", ["a.jpg", "b.jpg"], "png", [1, 3]) == "p_a@0.25+b@0.75.png"
+    assert output_name("p.jpg", ["a.jpg", "b.jpg"], "png", [2, 2]) == "p_a+b.png"
+
+
+def test_outputs_are_tagged_so_folders_leave_them_out(tmp_path):
+    from a2k_cli.imaging import made_by_a2k, write_image
+
+    image = Image.new("RGB", (32, 32), "red")
+    for suffix in (".png", ".jpg", ".webp"):
+        write_image(image, tmp_path / f"made{suffix}")
+        image.save(tmp_path / f"other{suffix}")
+        assert made_by_a2k(tmp_path / f"made{suffix}")
+        assert not made_by_a2k(tmp_path / f"other{suffix}")

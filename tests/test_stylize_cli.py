@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -162,7 +163,7 @@ def test_blended_styles_are_named_and_weighed(tmp_path, tiny_weights, style):
     picture(64, 64, 3).save(other)
     args = [tmp_path / "c.png", "--style", style, "--style", other, "-w", "0.7", "-w", "0.3"]
     assert run(tiny_weights, *args).exit_code == 0
-    assert (tmp_path / "c_style+other.png").is_file()
+    assert (tmp_path / "c_style@0.70+other@0.30.png").is_file()
     mismatch = run(tiny_weights, tmp_path / "c.png", "--style", style, "--style", other, "-w", "1")
     assert mismatch.exit_code == 2 and "--style-weight" in one_line_error(mismatch)
 
@@ -236,3 +237,27 @@ def test_size_caps_the_longer_side_and_enlarges_only_when_asked(tmp_path, tiny_w
         result = run(tiny_weights, source, "--style", style, "-o", target, *upscale)
         assert result.exit_code == 0, result.output
         assert Image.open(target).size == expected
+
+
+def test_a_folder_goes_to_a_new_folder_and_a_rerun_never_paints_outputs(tmp_path, tiny_weights):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    picture(48, 32).save(photos / "a.png")
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    picture(64, 64).save(styles / "s.png")
+    picture(64, 64).save(styles / "t.png")
+    first = run(tiny_weights, photos, "--style", styles / "s.png", "--json")
+    assert first.exit_code == 0, first.output
+    made = tmp_path / "photos_s" / "a_s.png"
+    assert made.is_file() and sorted(p.name for p in photos.iterdir()) == ["a.png"]
+    # outputs written into the content folder itself are left out of the next run
+    into_photos = run(tiny_weights, photos, "--style", styles / "s.png", "-o", photos)
+    assert into_photos.exit_code == 0, into_photos.output
+    again = run(tiny_weights, photos, "--style", styles / "t.png", "-o", photos, "--json")
+    assert "left out 1 image" in again.stderr
+    assert [Path(i["content"]).name for i in json.loads(again.stdout)["items"]] == ["a.png"]
+    blend = ["--style", styles / "s.png", "--style", styles / "t.png", "-w", "1", "-w", "3"]
+    weighted = run(tiny_weights, photos / "a.png", *blend)
+    assert weighted.exit_code == 0 and (photos / "a_s@0.25+t@0.75.png").is_file()
+    assert str(photos / "a_s@0.25+t@0.75.png") in weighted.stdout  # says where it went

@@ -110,7 +110,13 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
             f"in {seconds:.1f} s{per_image}",
             highlight=False,
         )
+        written_to = [r.output for r in results if r.status == WRITTEN and r.output]
+        if len(written_to) == 1:
+            console.print(f"wrote {plain(written_to[0])}", highlight=False, soft_wrap=True)
+        elif written_to:
+            folders = ", ".join(dict.fromkeys(plain(Path(p).parent) for p in written_to))
+            console.print(f"outputs in {folders}", highlight=False, soft_wrap=True)
         for path in (extra or {}).values():
-            console.print(f"wrote {plain(path)}", highlight=False)
+            console.print(f"wrote {plain(path)}", highlight=False, soft_wrap=True)
     if written + counts[KEPT] != len(results):
         raise typer.Exit(1)

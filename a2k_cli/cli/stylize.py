@@ -1,8 +1,9 @@
 """`a2k stylize`: contents (files or folders) in one style or a weighted blend of styles.
 
 Output names: `<content-stem>_<style-stem>.<format>` (blended styles join their stems
-with `+`) beside each content, or inside `-o DIR`; one content with `-o FILE` writes that
-file. Folders contribute the images directly inside them (not recursive).
+with `+`) beside each content file, in a new `<folder>_<style>` folder beside each content
+folder, or inside `-o DIR`; one content with `-o FILE` writes that file. Folders contribute
+the images directly inside them (not recursive), except images a2k wrote.
 """
 
 from __future__ import annotations
@@ -37,12 +38,43 @@ CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a bat
 
 
 def plan_outputs(
-    contents: list[Path], styles: list[Path], output: Path | None, fmt: str | None
+    contents: list[Path],
+    styles: list[Path],
+    output: Path | None,
+    fmt: str | None,
+    weights: list[float] | None = None,
 ) -> list[tuple[Path, Path]]:
-    """(content, target) pairs by the naming rule; usage errors exit 2."""
-    from a2k_cli.imaging import ImageError, format_suffix, image_files, output_name
+    """(content, target) pairs by the naming rule; usage errors exit 2.
 
-    files = [f for c in contents for f in image_files(c)]
+    Without `-o`, a content file's output goes beside it and a folder's outputs into a new
+    folder beside it, `<folder>_<style>`; images a2k made are left out of folders, so
+    running twice never paints the first run's outputs.
+    """
+    from a2k_cli.imaging import (
+        ImageError,
+        format_suffix,
+        image_files,
+        made_by_a2k,
+        output_name,
+        style_label,
+    )
+
+    label = style_label(styles, weights)
+    files, folders, left_out = [], [], 0
+    for given in contents:
+        if given.is_dir():
+            found = [f for f in image_files(given) if not made_by_a2k(f)]
+            left_out += len(image_files(given)) - len(found)
+            beside = given.resolve().parent / f"{given.resolve().name}_{label}"
+            files += found
+            folders += [output or beside] * len(found)
+        else:
+            files.append(given)
+            folders.append(output or given.parent)
+    if left_out:
+        err_console.print(
+            f"left out {left_out} image(s) that a2k made (earlier outputs)", highlight=False
+        )
     if not files:
         fail("no images found in the given folders", code=2)
     to_file = output is not None and not output.is_dir() and output.suffix != ""
@@ -56,13 +88,12 @@ def plan_outputs(
         if fmt is not None and format_suffix(fmt) != suffix:
             fail(f"-o {output} does not match --format {fmt}", code=2)
         return [(files[0], output)]
-    if output is not None:
+    for folder in dict.fromkeys(folders):
         try:
-            output.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            fail(f"{output}: cannot create the output folder ({exc.strerror or exc})")
-    names = [output_name(f, styles if len(styles) > 1 else styles[0], fmt or "png") for f in files]
-    folders = [output or f.parent for f in files]
+            fail(f"{folder}: cannot create the output folder ({exc.strerror or exc})")
+    names = [output_name(f, styles, fmt or "png", weights) for f in files]
     return [(f, folder / name) for f, folder, name in zip(files, folders, names)]
 
 
@@ -82,7 +113,8 @@ def stylize(
         None,
         "--output",
         "-o",
-        help="Output file (one content) or folder [default: beside each content].",
+        help="Output file (one content) or folder [default: beside each content file; "
+        "a new <folder>_<style> folder for a folder].",
     ),
     size: int = typer.Option(
         1024, min=0, help="Largest longer side of an output, pixels; 0 keeps each content's size."
@@ -102,7 +134,7 @@ def stylize(
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     style = [path for path, _ in blend]
-    jobs = plan_outputs(contents, style, output, fmt)
+    jobs = plan_outputs(contents, style, output, fmt, [w for _, w in blend])
     from a2k_cli.imaging import ImageError, read_image
 
     tic = time.perf_counter()

@@ -49,10 +49,14 @@ class FramesPerSecondColumn(ProgressColumn):
         return Text(f"{speed:.1f} fps" if speed else "– fps", style="progress.data.speed")
 
 
-def output_path(source: Path, styles: list[Path], output: Path | None) -> Path:
-    """`<in-stem>_<style-stems joined by +>.mp4` beside the input, or inside `output` when it
-    is a folder."""
-    name = f"{source.stem}_{'+'.join(s.stem for s in styles)}.mp4"
+def output_path(
+    source: Path, styles: list[Path], output: Path | None, weights: list[float] | None = None
+) -> Path:
+    """`<in-stem>_<style>.mp4` (`imaging.style_label`) beside the input, or inside `output`
+    when it is a folder."""
+    from a2k_cli.imaging import style_label
+
+    name = f"{source.stem}_{style_label(styles, weights)}.mp4"
     if output is None:
         return source.with_name(name)
     if output.is_dir():
@@ -121,7 +125,7 @@ def video_command(
     for path in style:
         if not path.is_file():
             fail(f"{path}: no such style image")
-    target = output_path(source, style, output)
+    target = output_path(source, style, output, [w for _, w in blend])
     if target.resolve() == source.resolve():
         fail(f"{target}: the output would replace the input")
     if target.exists() and not overwrite:
