@@ -83,6 +83,29 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
+def describe(meta: dict[str, str]) -> str:
+    """How a weights file was made, in one line, from its metadata."""
+
+    def parsed(key: str) -> dict:
+        try:
+            value = json.loads(meta.get(key, "{}"))
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {"note": value}
+
+    made, config = parsed("training"), parsed("config")
+    if made:
+        start = f" from {Path(config['init']).parent.name}" if config.get("init") else ""
+        hours = f", {made['train_hours']:.1f} h" if "train_hours" in made else ""
+        code = f", code {made['code_revision']}" if "code_revision" in made else ""
+        steps = made.get("steps", "?")
+        return f"trained {steps} steps{start} on {made.get('device', '?')}{hours}{code}"
+    provenance = parsed("provenance")
+    if provenance:
+        return ", ".join(f"{v}" for v in provenance.values())
+    return "no record"
+
+
 def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
     """Build the network a weights file describes and load it, checking every tensor."""
     path = resolve(path_or_name)

@@ -86,3 +86,26 @@ def test_import_official_missing_input_is_one_line_error(tmp_path):
     assert result.exit_code == 1
     assert "error:" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_weights_list_says_how_each_model_was_made_and_where_user_models_go(tmp_path):
+    import os
+
+    from a2k_cli.paths import user_weights_dir
+
+    result = CliRunner().invoke(app, ["weights", "list"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    row = next(line for line in result.stdout.splitlines() if "a2k-lite" in line)
+    assert "trained" in row and "steps" in row
+    assert f"your own models: {user_weights_dir()}" in result.stdout
+    assert os.environ["A2K_HOME"] in result.stdout
+
+
+def test_help_shows_the_defaults_rich_markup_used_to_swallow():
+    wide = {"COLUMNS": "250"}
+    train = CliRunner().invoke(app, ["train", "--help"], env=wide).stdout
+    assert "[default: 20000]" in train and "[default: a2k-lite]" in train
+    stylize = CliRunner().invoke(app, ["stylize", "-h"], env=wide).stdout
+    assert "[default: png]" in stylize and "[default: beside each content file" in stylize
+    for command in ("stylize", "grid", "video", "sheet", "styles", "train", "distill", "eval"):
+        assert "Example" in CliRunner().invoke(app, [command, "-h"], env=wide).stdout, command

@@ -33,7 +33,10 @@ def eval_command(
 ) -> None:
     """Per pair and mean: palette and texture distance to the style (lower is closer), edge
     correlation with the content (1: structure kept), 2-px lattice ratio (1: none), and the
-    paper's content and style losses measured with a loss network."""
+    paper's content and style losses measured with a loss network.
+
+    Example: `a2k eval photos/ paintings/ out/` (out/ named as `a2k grid` names pairs).
+    """
     from a2k_cli import evaluate as ev
     from a2k_cli.device import pick_device
     from a2k_cli.imaging import image_files

@@ -94,7 +94,10 @@ def grid(
     overwrite: bool = options.OVERWRITE,
     as_json: bool = options.AS_JSON,
 ) -> None:
-    """Stylize every content with every style; exit code 0 all written, 1 some not, 2 usage."""
+    """Stylize every content with every style; exit code 0 all written, 1 some not, 2 usage.
+
+    Example: `a2k grid photos/ builtin -o grid/` (every built-in style; grid/grid.png).
+    """
     check_options(alpha, quality, fmt)
     from a2k_cli.contact_sheet import contact_sheet
     from a2k_cli.imaging import MAX_PIXELS, ImageError, image_files, output_name, write_image

@@ -15,7 +15,10 @@ from a2k_cli.cli.app import app, console, one_line, plain
 def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
-    """Show versions, the compute device and the models a2k can use."""
+    """Show versions, the compute device and the models a2k can use.
+
+    Example: `a2k info --json`.
+    """
     import torch
 
     from a2k_cli.device import pick_device

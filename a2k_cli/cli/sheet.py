@@ -22,16 +22,16 @@ def sheet(
         None,
         "--style",
         "-s",
-        help="Style image or name; repeat for several [default: every style `a2k styles` lists].",
+        help="Style image or name; repeat for several \\[default: every style `a2k styles` lists].",
     ),
     output: Path = typer.Option(
-        None, "--output", "-o", help="Sheet file [default: <photo>_sheet.jpg beside the photo]."
+        None, "--output", "-o", help="Sheet file \\[default: <photo>_sheet.jpg beside the photo]."
     ),
     size: int = typer.Option(
         512, min=64, help="Largest longer side each style is painted at, pixels."
     ),
     tile: int = typer.Option(320, min=64, max=1024, help="Longer side of each tile, pixels."),
-    columns: int = typer.Option(0, min=0, help="Tiles per row [default: about square]."),
+    columns: int = typer.Option(0, min=0, help="Tiles per row \\[default: about square]."),
     style_size: int = options.STYLE_SIZE,
     alpha: float = options.ALPHA,
     model: str = options.MODEL,

@@ -14,7 +14,9 @@ from a2k_cli.cli.app import app, console, plain
 def styles(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List the styles usable by name, e.g. `a2k stylize photo.jpg --style starry-night`.
+    """List the styles usable by name.
+
+    Example: `a2k stylize photo.jpg --style starry-night`.
 
     Add your own: put images in the user styles folder shown below; the file name (without
     extension) is the style's name, and a user style replaces a built-in one of that name.

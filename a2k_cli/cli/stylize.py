@@ -113,7 +113,7 @@ def stylize(
         None,
         "--output",
         "-o",
-        help="Output file (one content) or folder [default: beside each content file; "
+        help="Output file (one content) or folder \\[default: beside each content file; "
         "a new <folder>_<style> folder for a folder].",
     ),
     size: int = typer.Option(
@@ -125,12 +125,15 @@ def stylize(
     preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
-    fmt: str = typer.Option(None, "--format", help="png, jpg or webp [default: png]."),
+    fmt: str = typer.Option(None, "--format", help="png, jpg or webp \\[default: png]."),
     quality: int = options.QUALITY,
     overwrite: bool = options.OVERWRITE,
     as_json: bool = options.AS_JSON,
 ) -> None:
-    """Stylize images; exit code 0 all written, 1 some failed or skipped, 2 usage error."""
+    """Stylize images or folders; exit code 0 all written, 1 some failed or skipped, 2 usage.
+
+    Example: `a2k stylize photo.jpg -s starry-night` writes photo_starry-night.png.
+    """
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     style = [path for path, _ in blend]

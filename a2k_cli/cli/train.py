@@ -47,7 +47,7 @@ def train(
         "lite", help="lite (¼ width, CPU friendly) or paper (VGG-19 widths)."
     ),
     encoder: str = typer.Option(
-        None, help="lite: encoder source (model name or file) [default: a2k-lite]."
+        None, help="lite: encoder source (model name or file) \\[default: a2k-lite]."
     ),
     vgg: Path = typer.Option(None, help="paper: the authors' vgg_normalised.pth."),
     init: str = typer.Option(None, help="Start from these weights (model name or file)."),
@@ -57,7 +57,7 @@ def train(
         "instead of the model's own encoder.",
     ),
     steps: int = typer.Option(
-        None, min=1, help="Total steps [default: 20000]; with --resume, changes the run's length."
+        None, min=1, help="Total steps \\[default: 20000]; with --resume, changes the run's length."
     ),
     batch: int = typer.Option(8, min=1, help="Images per step (per process)."),
     lr: float = typer.Option(
@@ -90,7 +90,7 @@ def train(
     upsample: str = typer.Option(
         None,
         help="The decoder's 2x upsampling: nearest (the paper's) or bilinear (no 2-px lattice) "
-        "[default: the --init model's, else nearest].",
+        "\\[default: the --init model's, else nearest].",
     ),
     global_levels: int = typer.Option(
         4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
@@ -105,7 +105,11 @@ def train(
     save_every: int = typer.Option(500, min=1, help="Checkpoint interval (steps)."),
     preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
 ) -> None:
-    """Train A2K modules and decoder on two image folders (torchrun for several GPUs)."""
+    """Train A2K modules and decoder on two image folders (torchrun for several GPUs).
+
+    Example: `a2k train --data photos/ --styles paintings/ --out runs/mine`; continue it
+    with `a2k train --resume runs/mine`.
+    """
 
     from a2k_cli.allocator import keep_freed_memory
     from a2k_cli.train.trainer import TrainConfig, Trainer, resume_config
@@ -190,17 +194,20 @@ def distill(
         "-o",
         help="Run directory (resumes if it holds a checkpoint).",
     ),
-    steps: int = typer.Option(3000, min=1),
-    batch: int = typer.Option(8, min=1),
-    crop: int = typer.Option(128, min=32),
-    load_size: int = typer.Option(256, "--load-size"),
-    lr: float = typer.Option(1e-3),
-    seed: int = typer.Option(0),
+    steps: int = typer.Option(3000, min=1, help="Total steps (a resumed run continues to it)."),
+    batch: int = typer.Option(8, min=1, help="Crops per step."),
+    crop: int = typer.Option(128, min=32, help="Random crop side, pixels."),
+    load_size: int = typer.Option(256, "--load-size", help="Shorter side before cropping."),
+    lr: float = typer.Option(1e-3, help="Adam learning rate (decays over the run)."),
+    seed: int = typer.Option(0, help="Random seed (data order, crops)."),
     init: Path | None = typer.Option(
         None, help="Start from this encoder (e.g. an earlier run's) with a fresh lr schedule."
     ),
 ) -> None:
-    """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors)."""
+    """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors).
+
+    Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`.
+    """
     import json
 
     from a2k_cli.allocator import keep_freed_memory

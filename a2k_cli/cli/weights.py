@@ -17,17 +17,23 @@ app.add_typer(weights_app, name="weights")
 
 @weights_app.command("list")
 def list_models() -> None:
-    """Show bundled and user models with how they were made."""
-    from a2k_cli.weights import WeightsError, available, read_metadata
+    """Show bundled and user models with how they were made.
 
-    table = Table("name", "preset", "file")
+    Example: `a2k weights list`.
+    """
+    from a2k_cli.paths import user_weights_dir
+    from a2k_cli.weights import WeightsError, available, describe, read_metadata
+
+    table = Table("name", "preset", "how it was made", "file")
     for name, path in available().items():
         try:
-            preset = read_metadata(path).get("preset", "?")
+            meta = read_metadata(path)
+            preset, made = plain(meta.get("preset", "?")), plain(describe(meta))
         except WeightsError as exc:
-            preset = f"[red]unreadable[/] ({exc})"
-        table.add_row(plain(name), preset, plain(path))
+            preset, made = "[red]unreadable[/]", plain(one_line(exc))
+        table.add_row(plain(name), preset, made, plain(path))
     console.print(table)
+    console.print(f"your own models: {plain(user_weights_dir())}", highlight=False, soft_wrap=True)
 
 
 @weights_app.command("import-official")
@@ -42,7 +48,10 @@ def import_official(
     ),
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
 ) -> None:
-    """Convert the official StyA2K checkpoints into one a2k weights file (paper preset)."""
+    """Convert the official StyA2K checkpoints into one a2k weights file (paper preset).
+
+    Example: `a2k weights import-official --vgg vgg_normalised.pth --checkpoints ckpt/`.
+    """
     from a2k_cli.paths import user_weights_dir
     from a2k_cli.weights import WeightsError
     from a2k_cli.weights import import_official as convert

@@ -33,8 +33,8 @@ class DistillConfig:
     out: str
     steps: int = 3000
     batch: int = 8
-    crop: int = 192
-    load: int = 320
+    crop: int = 128  # the shipped encoder's recipe (MODEL_CARD), as the CLI's defaults
+    load: int = 256
     lr: float = 1e-3
     seed: int = 0
     val_percent: int = 5
