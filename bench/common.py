@@ -1,7 +1,7 @@
 """Shared helpers for the bench scripts: results files, tables, child processes, inputs.
 
 Every bench script prints its result as JSON and as a Markdown table and writes
-`bench/results/<name>.json`; `bench/report.py` turns those files into the README tables.
+`bench/results/<name>.json`; `bench/report.py` turns them into the tables of bench/RESULTS.md.
 Child processes are timed from outside and their peak memory is the kernel's ru_maxrss
 for that child alone (os.wait4), so one measurement never inherits another's peak.
 """

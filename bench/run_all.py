@@ -1,9 +1,9 @@
-"""`make bench`: every benchmark in turn, then the README tables (bench/report.py).
+"""`make bench`: every benchmark in turn, then the tables of bench/RESULTS.md (bench/report.py).
 
 Each script runs as its own process (so one failure does not stop the others) and writes
 bench/results/<name>.json; each script's wall time goes to bench/results/run_all.json. A
 partial run (`--only`) replaces just its scripts' rows there, so the record (and the
-duration the README quotes) always covers every script.
+duration RESULTS.md quotes) always covers every script.
 Options are passed on: `--model NAME|FILE` to every script that stylizes.
 Run it on an otherwise idle machine: the numbers are wall-clock times.
 """
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--only", help="Comma-separated script names (e.g. quality,peer).")
     args = parser.parse_args()
     wanted = set(args.only.split(",")) if args.only else None
-    if wanted is None:  # a full run: nothing stale may reach the README
+    if wanted is None:  # a full run: nothing stale may reach RESULTS.md
         for old in [*RESULTS.glob("*.json"), *RESULTS.glob("*.jpg")]:
             old.unlink()
     rows, failed = [], []

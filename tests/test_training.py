@@ -99,6 +99,8 @@ def test_train_runs_logs_previews_and_exports_weights_with_metadata(
         "step_000002.jpg",
         "step_000004.jpg",
     ]
+    # contents, styles and outputs in three rows of two 64 px crops, each framed by 2 px
+    assert Image.open(run / "previews" / "step_000004.jpg").size == (2 * 68, 3 * 68)
     net = load(run / "model.safetensors")
     training = json.loads(net.meta["training"])
     assert training["steps"] == 4 and training["data"]["content_train"] == 12

@@ -39,11 +39,11 @@ def test_installed_wheel_stylizes_with_its_bundled_weights(tmp_path):
     )
     assert Path(where.stdout.strip()) == target / "a2k_cli" / "_bundled"
     out = work / "out.png"
-    examples = REPO / "examples"
-    cmd = [sys.executable, "-m", "a2k_cli", "stylize", examples / "photo.jpg"]
-    cmd += ["--style", examples / "painting.jpg", "-o", out, "--size", "96"]
+    photo_file = REPO / "examples" / "photos" / "lighthouse.jpg"
+    cmd = [sys.executable, "-m", "a2k_cli", "stylize", photo_file]
+    cmd += ["--style", "starry-night", "-o", out, "--size", "96"]  # a built-in style
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env)
     assert run.returncode == 0, run.stderr
-    with Image.open(examples / "photo.jpg") as photo, Image.open(out) as painted:
+    with Image.open(photo_file) as photo, Image.open(out) as painted:
         assert max(painted.size) == 96
         assert abs(painted.width / painted.height - photo.width / photo.height) < 0.05

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -379,8 +380,10 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self) -> dict[str, float]:
-        """Validation losses on fixed held-out pairs, and a content | style | output sheet."""
-        from torchvision.utils import save_image
+        """Validation losses on fixed held-out pairs, and a content / style / output sheet."""
+        from PIL import Image
+
+        from a2k_cli.imaging import write_image
 
         self.net.eval()
         self.plain_objective.weights["recon"] = 0.0
@@ -389,9 +392,11 @@ class Trainer:
         self.net.train()
         folder = self.out / "previews"
         folder.mkdir(exist_ok=True)
-        rows = torch.cat([content, style, output.clamp(0, 1)], 0).float().cpu()
-        with atomic_path(folder / f"step_{self.step:06d}.jpg") as tmp:
-            save_image(rows, tmp, nrow=len(content), padding=2)
+        tiles = F.pad(torch.stack([content, style, output.clamp(0, 1)]).float().cpu(), (2,) * 4)
+        rows, n, _, height, width = tiles.shape  # one row each: contents, styles, outputs
+        sheet = tiles.permute(0, 3, 1, 4, 2).reshape(rows * height, n * width, 3)
+        pixels = sheet.mul(255).round().to(torch.uint8).numpy()
+        write_image(Image.fromarray(pixels), folder / f"step_{self.step:06d}.jpg")
         return {"val_loss": total.item()} | {f"val_{k}": v.item() for k, v in terms.items()}
 
     # -- the loop --------------------------------------------------------------------------
