@@ -16,7 +16,7 @@ Tensors in, tensors out (plus a PIL convenience layer). Why it is shaped this wa
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -227,6 +227,7 @@ class Stylizer:
         size: int = 1024,
         style_size: int = 512,
         upscale: bool = False,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Image.Image]:
         """Stylize several RGB images with one style, equal sizes batched together.
 
@@ -254,6 +255,8 @@ class Stylizer:
                     batch, styles, alpha=alpha, preserve_color=preserve_color
                 )
                 painted_at.update((i, to_image(tensor)) for i, tensor in zip(chunk, painted))
+                if progress is not None:  # per batch: at 1024 px on a CPU, per image
+                    progress(len(chunk))
         return [painted_at[i] for i in range(len(resized))]
 
     def stylize_styles(

@@ -181,3 +181,19 @@ def test_stylize_images_runs_largest_first_batching_equal_sizes(stylizer, monkey
     outs = stylizer.stylize_images(images, picture(64, 64, 9), size=0, style_size=64)
     assert shapes == [(1, 3, 48, 64), (2, 3, 24, 32)]
     assert [o.size for o in outs] == [i.size for i in images]
+
+
+def test_progress_is_reported_per_batch(stylizer):
+    images = [picture(32, 24, 0), picture(64, 48, 1), picture(32, 24, 2)]
+    counts: list[int] = []
+    stylizer.stylize_images(
+        images, picture(64, 64, 9), size=0, style_size=64, progress=counts.append
+    )
+    assert counts == [1, 2]  # the large image alone, then the two small ones together
+
+
+def test_size_caps_and_enlarges_only_when_asked(stylizer):
+    style = picture(64, 64, 1)
+    assert stylizer.stylize(picture(60, 40, 0), style, size=90, style_size=64).size == (60, 40)
+    enlarged = stylizer.stylize(picture(60, 40, 0), style, size=90, style_size=64, upscale=True)
+    assert enlarged.size == (90, 60)

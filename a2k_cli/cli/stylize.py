@@ -30,6 +30,7 @@ from a2k_cli.cli.batch import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from concurrent.futures import Executor
 
     from a2k_cli.engine import Stylizer, WeightedStyles
@@ -181,18 +182,24 @@ def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         task = bar.add_task("stylize", total=len(items))
+        done = 0
+
+        def advance(count: int) -> None:  # a retried chunk must not push the bar past its end
+            nonlocal done
+            done += count
+            bar.update(task, completed=min(done, len(items)))
+
         pending: list = []
         for (content, target), result in largest_first(items, run.size, run.upscale):
             loaded = read_content(content, target, run.overwrite, result)
             if loaded is not None:
                 pending.append((loaded, target, result))
             else:
-                bar.advance(task)
+                advance(1)
             if len(pending) == CHUNK:
-                writes += run_chunk(run, writer, pending)
-                bar.advance(task, len(pending))
+                writes += run_chunk(run, writer, pending, advance)
                 pending = []
-        writes += run_chunk(run, writer, pending)
+        writes += run_chunk(run, writer, pending, advance)
     for write in writes:
         write.result()  # an unexpected error while writing surfaces here, not silently
 
@@ -245,7 +252,7 @@ class Run:
     overwrite: bool
 
 
-def run_chunk(run: Run, writer: Executor, pending: list) -> list:
+def run_chunk(run: Run, writer: Executor, pending: list, advance: Callable[[int], None]) -> list:
     """Stylize read contents together (equal sizes share batches) and hand each output to
     the run's writer, returning its futures; when the chunk fails, each item is tried
     alone so only the culprit is reported."""
@@ -259,12 +266,14 @@ def run_chunk(run: Run, writer: Executor, pending: list) -> list:
             preserve_color=run.preserve_color,
             size=run.size,
             upscale=run.upscale,
+            progress=advance,
         )
     except (RuntimeError, ValueError) as exc:
         if len(pending) > 1:  # one item too big for memory must not sink the others
-            return [write for item in pending for write in run_chunk(run, writer, [item])]
+            return [w for item in pending for w in run_chunk(run, writer, [item], advance)]
         result = pending[0][2]
         report_failure(result, f"{result.content}: {one_line(exc)}")
+        advance(1)
         return []
     return [
         writer.submit(save_output, image, loaded, target, result, run)
