@@ -15,6 +15,7 @@ tags the file as a2k's (`made_by_a2k`).
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 import zlib
@@ -79,14 +80,26 @@ def read_image(path: str | Path) -> LoadedImage:
         raise ImageError(f"{path}: unsupported extension {path.suffix!r} (expected {known})")
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
+    return _decode(path, str(path))
+
+
+def read_image_bytes(data: bytes, label: str = "stdin") -> LoadedImage:
+    """`read_image` for an encoded image held in memory (standard input); any format Pillow
+    reads, since there is no extension to check."""
+    if not data:
+        raise ImageError(f"{label}: empty")
+    return _decode(io.BytesIO(data), label)
+
+
+def _decode(source: Path | io.BytesIO, label: str) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
-            with Image.open(path) as im:
+            with Image.open(source) as im:
                 width, height = im.size
                 if width * height > MAX_PIXELS:
                     raise ImageError(
-                        f"{path}: {width}x{height} is too large "
+                        f"{label}: {width}x{height} is too large "
                         f"(more than {MAX_PIXELS / 1e6:.0f} megapixels)"
                     )
                 im.load()
@@ -94,15 +107,15 @@ def read_image(path: str | Path) -> LoadedImage:
     except ImageError:
         raise
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image, or a format that cannot be read") from None
+        raise ImageError(f"{label}: not an image, or a format that cannot be read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: too large to decode safely (a decompression bomb?)") from None
+        raise ImageError(f"{label}: too large to decode safely (a decompression bomb?)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = first_line(exc)
-        raise ImageError(f"{path}: cannot decode ({reason})") from None
+        raise ImageError(f"{label}: cannot decode ({reason})") from None
     width, height = loaded.rgb.size
     if min(width, height) < MIN_SIDE:
-        raise ImageError(f"{path}: {width}x{height} is too small (at least {MIN_SIDE} px a side)")
+        raise ImageError(f"{label}: {width}x{height} is too small (at least {MIN_SIDE} px a side)")
     return loaded
 
 
@@ -224,21 +237,29 @@ def write_image(
     Without `overwrite`, an existing file (even one another process just wrote) raises
     FileExistsError and stays as it was."""
     path = Path(path)
-    suffix = format_suffix(path.suffix)
+    data = encode_image(image, format_suffix(path.suffix), quality, alpha)
+    with atomic_path(path, replace=overwrite) as tmp:
+        tmp.write_bytes(data)
+    return path
+
+
+def encode_image(
+    image: Image.Image, suffix: str, quality: int = 92, alpha: Image.Image | None = None
+) -> bytes:
+    """The file's bytes for `.png`, `.jpg` or `.webp`, tagged as a2k's (`made_by_a2k`)."""
     if alpha is not None and suffix in ALPHA_FORMATS:
         if alpha.size != image.size:
             alpha = alpha.resize(image.size, Image.LANCZOS)
         image = image.convert("RGBA")
         image.putalpha(alpha)
-    with atomic_path(path, replace=overwrite) as tmp:
-        if suffix == ".png":
-            tmp.write_bytes(png_bytes(image))
-        else:
-            exif = Image.Exif()
-            exif[EXIF_SOFTWARE] = SOFTWARE
-            kind = {".jpg": "JPEG", ".webp": "WEBP"}[suffix]
-            image.save(tmp, format=kind, quality=quality, exif=exif.tobytes())
-    return path
+    if suffix == ".png":
+        return png_bytes(image)
+    exif = Image.Exif()
+    exif[EXIF_SOFTWARE] = SOFTWARE
+    buffer = io.BytesIO()
+    kind = {".jpg": "JPEG", ".webp": "WEBP"}[suffix]
+    image.save(buffer, format=kind, quality=quality, exif=exif.tobytes())
+    return buffer.getvalue()
 
 
 def png_bytes(image: Image.Image) -> bytes:

@@ -27,9 +27,9 @@ def style(tmp_path):
     return path
 
 
-def run(tiny_weights, *args):
+def run(tiny_weights, *args, input: bytes | None = None):
     cli = ["stylize", *map(str, args), "--model", str(tiny_weights), "--size", "64"]
-    return runner.invoke(app, [*cli, "--style-size", "64"])
+    return runner.invoke(app, [*cli, "--style-size", "64"], input=input)
 
 
 def one_line_error(result) -> str:
@@ -261,3 +261,21 @@ def test_a_folder_goes_to_a_new_folder_and_a_rerun_never_paints_outputs(tmp_path
     weighted = run(tiny_weights, photos / "a.png", *blend)
     assert weighted.exit_code == 0 and (photos / "a_s@0.25+t@0.75.png").is_file()
     assert str(photos / "a_s@0.25+t@0.75.png") in weighted.stdout  # says where it went
+
+
+def test_dash_reads_standard_input_and_writes_standard_output(tmp_path, tiny_weights, style):
+    import io
+
+    source = tmp_path / "in.jpg"
+    picture(48, 32).save(source)
+    piped = run(tiny_weights, "-", "--style", style, input=source.read_bytes())
+    assert piped.exit_code == 0, piped.stderr
+    image = Image.open(io.BytesIO(piped.stdout_bytes))
+    assert image.format == "PNG" and image.size == (48, 32)
+    assert "wrote standard output" in piped.stderr  # the summary keeps off the image
+    as_jpeg = run(tiny_weights, source, "--style", style, "-o", "-", "--format", "jpg")
+    assert Image.open(io.BytesIO(as_jpeg.stdout_bytes)).format == "JPEG"
+    to_file = run(tiny_weights, "-", "--style", style, "-o", tmp_path / "o.webp", input=b"")
+    assert to_file.exit_code == 1 and "stdin: empty" in to_file.stderr
+    two = run(tiny_weights, "-", source, "--style", style)
+    assert two.exit_code == 2 and "exactly one content" in two.stderr

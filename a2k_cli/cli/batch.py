@@ -13,7 +13,8 @@ from typing import Any
 
 import typer
 
-from a2k_cli.cli.app import console, fail, one_line, plain, print_error
+from a2k_cli.cli.app import console as stdout_console
+from a2k_cli.cli.app import err_console, fail, one_line, plain, print_error
 
 WRITTEN, FAILED, EXISTS = "written", "failed", "exists"
 KEPT = "kept"  # an earlier run's output, reused as it is (grid)
@@ -82,8 +83,16 @@ def open_stylizer(model: str, device: str) -> Any:
         fail(one_line(exc))
 
 
-def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict | None = None):
-    """Print the summary (table or JSON) and exit with the documented code."""
+def finish(
+    results: list[ItemResult],
+    seconds: float,
+    as_json: bool,
+    extra: dict | None = None,
+    to_stderr: bool = False,
+):
+    """Print the summary (table or JSON; on stderr when stdout carries an image) and exit
+    with the documented code."""
+    console = err_console if to_stderr else stdout_console
     counts = {status: sum(r.status == status for r in results) for status in (WRITTEN, FAILED)}
     counts["skipped"] = sum(r.status == EXISTS for r in results)
     counts[KEPT] = sum(r.status == KEPT for r in results)
@@ -112,7 +121,8 @@ def finish(results: list[ItemResult], seconds: float, as_json: bool, extra: dict
         )
         written_to = [r.output for r in results if r.status == WRITTEN and r.output]
         if len(written_to) == 1:
-            console.print(f"wrote {plain(written_to[0])}", highlight=False, soft_wrap=True)
+            where = "standard output" if written_to[0] == "-" else plain(written_to[0])
+            console.print(f"wrote {where}", highlight=False, soft_wrap=True)
         elif written_to:
             folders = ", ".join(dict.fromkeys(plain(Path(p).parent) for p in written_to))
             console.print(f"outputs in {folders}", highlight=False, soft_wrap=True)

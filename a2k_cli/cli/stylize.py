@@ -9,6 +9,7 @@ the images directly inside them (not recursive), except images a2k wrote.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
     from a2k_cli.engine import Stylizer, WeightedStyles
 
 CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a batch
+STDIO = Path("-")  # a content or output of `-`: standard input or output
+
+
+def piped_job(contents: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
+    """`-` as the content reads standard input, as the output (or by default for piped
+    input) writes standard output: one image, encoded as --format (png by default)."""
+    if len(contents) != 1:
+        fail("`-` stands for one image: give exactly one content with it", code=2)
+    if output is not None and output != STDIO and output.suffix == "":
+        fail(f"-o {output}: give a file name (a folder has no name for standard input)", 2)
+    return [(contents[0], output or STDIO)]
 
 
 def plan_outputs(
@@ -138,8 +150,12 @@ def stylize(
     check_options(alpha, quality, fmt)
     blend = style_blend(style, style_weight)
     style = [path for path, _ in blend]
-    jobs = plan_outputs(contents, style, output, fmt, [w for _, w in blend])
-    from a2k_cli.imaging import ImageError, read_image
+    piped = STDIO in contents or output == STDIO
+    if piped:
+        jobs = piped_job(contents, output)
+    else:
+        jobs = plan_outputs(contents, style, output, fmt, [w for _, w in blend])
+    from a2k_cli.imaging import ImageError, format_suffix, read_image
 
     tic = time.perf_counter()
     try:  # before the model loads: a bad style file fails at once
@@ -153,13 +169,14 @@ def stylize(
         fail(f"style: {exc}")
     label = "+".join(p.name for p in style)
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
-    run = Run(stylizer, styles, alpha, preserve_color, size, upscale, quality, overwrite)
+    suffix = format_suffix(fmt or "png")
+    run = Run(stylizer, styles, alpha, preserve_color, size, upscale, quality, overwrite, suffix)
     try:
         paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json)
     except KeyboardInterrupt:  # outputs already handed to the writer were finished, whole
         done = sum(r.status == WRITTEN for r in results)
         fail(f"interrupted: {done} of {len(results)} outputs written, the rest not", code=130)
-    finish(results, time.perf_counter() - tic, as_json)
+    finish(results, time.perf_counter() - tic, as_json, to_stderr=piped)
 
 
 def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet: bool) -> None:
@@ -223,9 +240,17 @@ def largest_first(
 
 def read_content(content: Path, target: Path, overwrite: bool, result: ItemResult):
     """The decoded content, or None after reporting why this item is skipped."""
-    from a2k_cli.imaging import ImageError, read_image
+    from a2k_cli.imaging import ImageError, read_image, read_image_bytes
 
-    if target.resolve() == content.resolve():
+    if content == STDIO:
+        try:
+            return read_image_bytes(sys.stdin.buffer.read())
+        except ImageError as exc:
+            report_failure(result, str(exc))
+            return None
+    if target == STDIO:
+        pass
+    elif target.resolve() == content.resolve():
         report_failure(result, f"{target}: the output would replace the input")
         return None
     if target.exists() and not overwrite:
@@ -250,6 +275,7 @@ class Run:
     upscale: bool
     quality: int
     overwrite: bool
+    stdout_suffix: str  # the format written to standard output
 
 
 def run_chunk(run: Run, writer: Executor, pending: list, advance: Callable[[int], None]) -> list:
@@ -282,10 +308,18 @@ def run_chunk(run: Run, writer: Executor, pending: list, advance: Callable[[int]
 
 
 def save_output(image, loaded, target: Path, result: ItemResult, run: Run) -> None:
-    from a2k_cli.imaging import write_image
+    from a2k_cli.imaging import encode_image, write_image
 
     try:
-        write_image(image, target, quality=run.quality, alpha=loaded.alpha, overwrite=run.overwrite)
+        if target == STDIO:
+            sys.stdout.buffer.write(
+                encode_image(image, run.stdout_suffix, run.quality, loaded.alpha)
+            )
+            sys.stdout.buffer.flush()
+        else:
+            write_image(
+                image, target, quality=run.quality, alpha=loaded.alpha, overwrite=run.overwrite
+            )
         result.status = WRITTEN
     except FileExistsError:  # another process wrote it since the check before painting
         report_failure(result, f"{target} exists; pass --overwrite to replace it", EXISTS)
