@@ -328,3 +328,18 @@ def test_colour_distribution_loss_ignores_where_colours_are_and_reads_a_lab_shif
     output = image.clone().requires_grad_()
     colour_distribution_loss(output, torch.rand(2, 3, 16, 16)).backward()
     assert output.grad.abs().sum() > 0
+
+
+def test_train_json_prints_the_summary_alone_on_stdout(folders, tmp_path, encoder_file):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    contents, styles = folders
+    args = ["train", "--data", str(contents), "--styles", str(styles), "--out", str(tmp_path / "r")]
+    args += ["--encoder", encoder_file, "--steps", "2", "--batch", "2", "--crop", "64"]
+    args += ["--load-size", "72", "--workers", "0", "--device", "cpu", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 2 and summary["model"] == str(tmp_path / "r" / "model.safetensors")

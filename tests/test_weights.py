@@ -100,6 +100,18 @@ def test_import_official_converts_state_dicts_with_official_keys(tmp_path):
     assert read_metadata(out)["preset"] == "paper"
     for k, v in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v), k
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    args = ["weights", "import-official", "--vgg", str(tmp_path / "vgg_normalised.pth")]
+    args += ["--checkpoints", str(tmp_path), "-o", str(tmp_path / "cli.safetensors"), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "output": str(tmp_path / "cli.safetensors"),
+        "preset": "paper",
+    }
 
 
 def test_import_official_with_the_authors_relu3_file(tmp_path):

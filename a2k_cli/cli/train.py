@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from a2k_cli.cli.app import app, console, fail, one_line, plain
+from a2k_cli.cli import options
+from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
 
 
 def progress_bar() -> Progress:
@@ -18,7 +20,7 @@ def progress_bar() -> Progress:
         TextColumn("{task.fields[rate]:.2f} it/s"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[losses]}"),
-        console=console,
+        console=err_console,  # stdout stays for results (--json)
     )
 
 
@@ -28,7 +30,7 @@ def format_losses(record: dict[str, float]) -> str:
 
 
 # what a resumed run may change: its length and where it runs; the rest is the run's recipe
-CHANGEABLE_ON_RESUME = {"resume", "steps", "device", "workers"}
+CHANGEABLE_ON_RESUME = {"resume", "steps", "device", "workers", "as_json"}
 
 
 def given_options(ctx: typer.Context) -> list[str]:
@@ -104,6 +106,7 @@ def train(
     workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
     save_every: int = typer.Option(500, min=1, help="Checkpoint interval (steps)."),
     preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
+    as_json: bool = options.AS_JSON,
 ) -> None:
     """Train A2K modules and decoder on two image folders (torchrun for several GPUs).
 
@@ -160,6 +163,8 @@ def train(
     finally:
         trainer.close()
     if trainer.ddp.main:
+        if as_json:
+            console.print_json(json.dumps(summary, default=str))
         if summary["interrupted"]:
             console.print(
                 f"interrupted at step {summary['steps']}; resume with --resume {plain(cfg.out)}"
@@ -167,7 +172,8 @@ def train(
             raise typer.Exit(130)
         ranks = f", {summary['ranks']} processes in sync" if summary["ranks"] > 1 else ""
         model = plain(summary["model"])
-        console.print(f"done: {summary['steps']} steps{ranks}; model written to [bold]{model}[/]")
+        if not as_json:
+            console.print(f"done: {summary['steps']} steps{ranks}; model written to {model}")
 
 
 def run_with_progress(trainer) -> dict:
@@ -203,12 +209,12 @@ def distill(
     init: Path | None = typer.Option(
         None, help="Start from this encoder (e.g. an earlier run's) with a fresh lr schedule."
     ),
+    as_json: bool = options.AS_JSON,
 ) -> None:
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors).
 
     Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`.
     """
-    import json
 
     from a2k_cli.allocator import keep_freed_memory
     from a2k_cli.train.distill import DistillConfig
@@ -233,5 +239,9 @@ def distill(
             summary = run(cfg, on_step)
         except (ValueError, OSError) as exc:  # unreadable teacher, --init, run files or data
             fail(one_line(exc))
+    if as_json:
+        console.print_json(json.dumps(summary, default=str))
+        return
     console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
     console.print_json(json.dumps(summary["val_relative_error"]))
+    console.print(f"encoder written to {plain(Path(cfg.out) / 'encoder.safetensors')}")

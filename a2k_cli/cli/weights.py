@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -47,6 +48,7 @@ def import_official(
         None, "-o", "--out", help="Output file (default: user weights dir, a2k-paper)."
     ),
     overwrite: bool = typer.Option(False, help="Replace an existing output file."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Convert the official StyA2K checkpoints into one a2k weights file (paper preset).
 
@@ -69,4 +71,7 @@ def import_official(
         fail(one_line(exc))
     except OSError as exc:  # a full disk or an unwritable folder
         fail(f"{out}: cannot write ({exc.strerror or one_line(exc)})")
-    console.print(f"wrote [bold]{plain(out)}[/] (preset paper); use it with --model {plain(out)}")
+    if as_json:
+        console.print_json(json.dumps({"output": str(out), "preset": "paper"}))
+    else:
+        console.print(f"wrote {plain(out)} (preset paper); use it with --model {plain(out)}")
