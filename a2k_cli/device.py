@@ -21,9 +21,39 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
-    """fp16 on CUDA (tensor cores), fp32 elsewhere (CPU half is slow and lossy)."""
-    return torch.float16 if device.type == "cuda" else torch.float32
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        pass
+    return False
+
+
+def auto_precision(device: torch.device) -> tuple[str, str]:
+    """(precision, why) that `auto` picks: fp16 on CUDA (tensor cores), fp32 elsewhere (CPU
+    half is slow and lossy)."""
+    if device.type == "cuda":
+        return "fp16", "CUDA computes fp16 on its tensor cores"
+    return "fp32", "full precision off CUDA"
+
+
+def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """The compute dtype for `precision` (auto, fp32, bf16, fp16) on `device`."""
+    if precision == "auto":
+        precision = auto_precision(device)[0]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 runs on GPUs only; on a CPU use bf16 or fp32")
+    return PRECISIONS[precision]
 
 
 def physical_cores() -> int:

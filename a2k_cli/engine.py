@@ -26,7 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from a2k_cli.colour import preserve_colour
-from a2k_cli.device import available_memory, configure_threads, default_dtype, pick_device
+from a2k_cli.device import available_memory, configure_threads, pick_device, pick_dtype
 from a2k_cli.errors import A2KError
 from a2k_cli.imaging import as_rgb, fitted_size, resize_longer_side
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
@@ -63,12 +63,14 @@ class Stylizer:
         device: str = "auto",
         dtype: torch.dtype | None = None,
         style_cache: str | Path | None = None,
+        precision: str = "auto",
     ) -> None:
-        """`style_cache`: a folder where encoded styles are kept between processes (only
-        for a model loaded from a file, whose identity is part of the key)."""
+        """`precision`: auto, fp32, bf16 or fp16 (`a2k_cli.device.pick_dtype`; an explicit
+        `dtype` wins). `style_cache`: a folder where encoded styles are kept between
+        processes (only for a model loaded from a file, whose identity is part of the key)."""
         configure_threads()
         self.device = pick_device(device)
-        self.dtype = dtype or default_dtype(self.device)
+        self.dtype = dtype or pick_dtype(self.device, precision)
         net = model if isinstance(model, A2KNet) else load(model)
         self.net = net.eval().to(self.device, self.dtype, memory_format=torch.channels_last)
         self._styles: dict[tuple, StyleState] = {}

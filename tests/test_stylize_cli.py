@@ -279,3 +279,20 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path, tiny_wei
     assert to_file.exit_code == 1 and "stdin: empty" in to_file.stderr
     two = run(tiny_weights, "-", source, "--style", style)
     assert two.exit_code == 2 and "exactly one content" in two.stderr
+
+
+def test_precision_bf16_paints_close_to_fp32_and_bad_values_are_one_line(
+    tmp_path, tiny_weights, style
+):
+    source = tmp_path / "in.png"
+    picture(48, 32).save(source)
+    outputs = {}
+    for precision in ("fp32", "bf16"):
+        target = tmp_path / f"{precision}.png"
+        result = run(tiny_weights, source, "--style", style, "-o", target, "--precision", precision)
+        assert result.exit_code == 0, result.output
+        outputs[precision] = np.asarray(Image.open(target), float)
+    assert np.abs(outputs["fp32"] - outputs["bf16"]).mean() < 8  # 8-bit levels
+    for bad, message in (("fp16", "fp16 runs on GPUs only"), ("int8", "precision must be")):
+        refused = run(tiny_weights, source, "--style", style, "--precision", bad)
+        assert refused.exit_code == 1 and message in one_line_error(refused)

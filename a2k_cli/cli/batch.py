@@ -66,7 +66,7 @@ def style_blend(styles: list[Path], weights: list[float] | None) -> list[tuple[P
     return list(zip(styles, weights or [1.0] * len(styles)))
 
 
-def open_stylizer(model: str, device: str) -> Any:
+def open_stylizer(model: str, device: str, precision: str = "auto") -> Any:
     """The engine, or a one-line error for a missing/bad model or an unusable device.
 
     The command owns its process, so it also keeps freed memory for reuse (`a2k_cli.allocator`).
@@ -78,7 +78,7 @@ def open_stylizer(model: str, device: str) -> Any:
 
     keep_freed_memory(up_to=STYLIZE_UP_TO)
     try:
-        return Stylizer(model, device=device, style_cache=style_cache_dir())
+        return Stylizer(model, device=device, style_cache=style_cache_dir(), precision=precision)
     except (WeightsError, ValueError, RuntimeError) as exc:
         fail(one_line(exc))
 

@@ -89,6 +89,7 @@ def grid(
     preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
+    precision: str = options.PRECISION,
     fmt: str = typer.Option("png", "--format", help="png, jpg or webp, for the pairs."),
     quality: int = options.QUALITY,
     overwrite: bool = options.OVERWRITE,
@@ -116,7 +117,7 @@ def grid(
         fail(str(exc), code=2)
 
     tic = time.perf_counter()
-    stylizer = open_stylizer(model, device)
+    stylizer = open_stylizer(model, device, precision)
     results: list[ItemResult] = []
     styles = readable(style_paths, results, "style")
     if not styles:

@@ -21,7 +21,7 @@ def info(
     """
     import torch
 
-    from a2k_cli.device import pick_device
+    from a2k_cli.device import auto_precision, native_bf16, pick_device
     from a2k_cli.weights import WeightsError, available, read_metadata
 
     device = pick_device("auto")
@@ -36,6 +36,8 @@ def info(
         "a2k": __version__,
         "torch": torch.__version__,
         "device": str(device),
+        "precision": dict(zip(("auto", "why"), auto_precision(device))),
+        "cpu_bf16": native_bf16(),
         "threads": torch.get_num_threads(),
         "models": models,
     }
@@ -43,6 +45,8 @@ def info(
         console.print_json(json.dumps(report))
         return
     console.print(f"a2k {__version__} · torch {torch.__version__} · device [bold]{device}[/]")
+    precision = report["precision"]
+    console.print(f"precision auto: {precision['auto']} ({precision['why']})", highlight=False)
     table = Table("model", "preset", "file", title="Available models")
     for name, m in models.items():
         table.add_row(plain(name), plain(m["preset"]), plain(m["path"]))

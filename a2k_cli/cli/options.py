@@ -12,6 +12,10 @@ PRESERVE_COLOR = typer.Option(
 )
 MODEL = typer.Option("lite", help="Bundled model name or weights file.")
 DEVICE = typer.Option("auto", help="auto, cpu, cuda or mps.")
+PRECISION = typer.Option(
+    "auto",
+    help="auto, fp32, bf16 or fp16: the compute precision (`a2k info` says what auto picks).",
+)
 QUALITY = typer.Option(92, help="JPEG/WebP quality, 1-100.")
 OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
 UPSCALE = typer.Option(

@@ -36,6 +36,7 @@ def sheet(
     alpha: float = options.ALPHA,
     model: str = options.MODEL,
     device: str = options.DEVICE,
+    precision: str = options.PRECISION,
     quality: int = options.QUALITY,
     overwrite: bool = options.OVERWRITE,
     as_json: bool = options.AS_JSON,
@@ -65,7 +66,7 @@ def sheet(
         fail(str(exc))
 
     tic = time.perf_counter()
-    stylizer = open_stylizer(model, device)
+    stylizer = open_stylizer(model, device, precision)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     items = [("original", photo.name, content, None)]

@@ -138,6 +138,7 @@ def stylize(
     preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
+    precision: str = options.PRECISION,
     fmt: str = typer.Option(None, "--format", help="png, jpg or webp \\[default: png]."),
     quality: int = options.QUALITY,
     overwrite: bool = options.OVERWRITE,
@@ -162,7 +163,7 @@ def stylize(
         blend = [(read_image(path).rgb, weight) for path, weight in blend]
     except ImageError as exc:
         fail(f"style: {exc}")
-    stylizer = open_stylizer(model, device)
+    stylizer = open_stylizer(model, device, precision)
     try:
         styles = stylizer.style_state(blend, style_size)
     except ValueError as exc:

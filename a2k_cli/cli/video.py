@@ -98,6 +98,7 @@ def video_command(
     preserve_color: bool = options.PRESERVE_COLOR,
     model: str = options.MODEL,
     device: str = options.DEVICE,
+    precision: str = options.PRECISION,
     start: float = typer.Option(0.0, min=0.0, help="Start this many seconds into the input."),
     duration: float = typer.Option(
         None, min=0.0, help="Stylize at most this many seconds (default: to the end)."
@@ -147,7 +148,7 @@ def video_command(
         TextColumn("ETA"),
         TimeRemainingColumn(),
     )
-    stylizer = open_stylizer(model, device)
+    stylizer = open_stylizer(model, device, precision)
     pace = Pace()
     try:
         with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
