@@ -103,6 +103,9 @@ def train(
     lambda_recon: float = typer.Option(10.0, help="Warm-up reconstruction weight at step 0."),
     seed: int = typer.Option(0, help="Random seed (data order, crops, init)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps."),
+    precision: str = typer.Option(
+        "auto", help="auto (fp16 autocast on CUDA, else fp32), fp32, bf16 (CPUs with AVX512-BF16)."
+    ),
     workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
     save_every: int = typer.Option(500, min=1, help="Checkpoint interval (steps)."),
     preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
@@ -150,6 +153,7 @@ def train(
             lambda_identity_feature=lambda_identity_feature, lambda_lattice=lambda_lattice,
             lambda_colour=lambda_colour, upsample=upsample,
             warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
+            precision=precision,
             save_every=save_every, preview_every=preview_every,
         )  # fmt: skip
     try:

@@ -27,6 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from a2k_cli.atomic import atomic_path
+from a2k_cli.device import pick_device, pick_dtype
 from a2k_cli.errors import first_line
 from a2k_cli.model import A2KNet
 from a2k_cli.train.data import UNREADABLE, centre_crops, load_rgb, random_crop, scan_images, split
@@ -73,6 +74,7 @@ class TrainConfig:
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"  # autocast: fp16 on CUDA (auto), bf16 on CPUs that compute it
     workers: int = 1
     val_percent: int = 5
     save_every: int = 500
@@ -153,8 +155,6 @@ def setup_distributed(device: torch.device) -> Distributed:
 
 
 def pick_train_device(name: str, rank: int) -> torch.device:
-    from a2k_cli.device import pick_device
-
     device = pick_device(name)
     if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
@@ -317,8 +317,10 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.optim, lambda s: lr_factor(s, cfg.steps)
         )
-        self.amp = self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        dtype = pick_dtype(self.device, cfg.precision)
+        self.autocast = dtype if dtype != torch.float32 else None
+        self.amp = dtype == torch.float16  # fp16 needs loss scaling; bf16 has fp32's range
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
         self.step = 0
         if resume:
             self.load_checkpoint()
@@ -368,7 +370,9 @@ class Trainer:
         self.plain_objective.weights["recon"] = self.cfg.lambda_recon * fade
         content = content.to(self.device, memory_format=torch.channels_last, non_blocking=True)
         style = style.to(self.device, memory_format=torch.channels_last, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.float16, enabled=self.amp):
+        with torch.autocast(
+            self.device.type, dtype=self.autocast, enabled=self.autocast is not None
+        ):
             total, terms, _ = self.objective(content, style)
         self.optim.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
