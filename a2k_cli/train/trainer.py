@@ -74,7 +74,7 @@ class TrainConfig:
     lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # autocast: fp16 on CUDA (auto), bf16 on CPUs that compute it
+    precision: str = "auto"  # autocast: fp16 on CUDA (auto), fp32 on CPU unless bf16 is asked
     workers: int = 1
     val_percent: int = 5
     save_every: int = 500
@@ -317,7 +317,10 @@ class Trainer:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.optim, lambda s: lr_factor(s, cfg.steps)
         )
-        dtype = pick_dtype(self.device, cfg.precision)
+        # painting's `auto` (bf16 on CPUs that compute it) was judged on pictures; training
+        # in bf16 is opt-in (`--precision bf16`)
+        cpu_auto = cfg.precision == "auto" and self.device.type != "cuda"
+        dtype = pick_dtype(self.device, "fp32" if cpu_auto else cfg.precision)
         self.autocast = dtype if dtype != torch.float32 else None
         self.amp = dtype == torch.float16  # fp16 needs loss scaling; bf16 has fp32's range
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
