@@ -43,6 +43,9 @@ def test_outputs_move_to_the_painting_and_keep_the_photo(painted):
         assert edge_correlation(content, output) > 0.5, (photo, style)
 
 
+@pytest.mark.xfail(
+    strict=True, reason="the shipped decoder upsamples by nearest neighbour: a 2-px lattice (#22)"
+)
 def test_no_periodic_lattice_beyond_the_photos_own(painted):
     from a2k_cli.measures import lattice_ratio
 
