@@ -296,3 +296,35 @@ def test_precision_bf16_paints_close_to_fp32_and_bad_values_are_one_line(
     for bad, message in (("fp16", "fp16 runs on GPUs only"), ("int8", "precision must be")):
         refused = run(tiny_weights, source, "--style", style, "--precision", bad)
         assert refused.exit_code == 1 and message in one_line_error(refused)
+
+
+def test_torchrun_shares_a_folder_between_processes_with_one_summary(tmp_path, tiny_weights, style):
+    import os
+    import subprocess
+    import sys
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(5):
+        picture(40 + 8 * i, 32, i).save(photos / f"p{i}.png")
+    out = tmp_path / "out"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [
+        *launcher,
+        "-m",
+        "a2k_cli",
+        "stylize",
+        str(photos),
+        "--style",
+        str(style),
+        "-o",
+        str(out),
+    ]
+    cmd += ["--model", str(tiny_weights), "--size", "64", "--style-size", "64", "--json"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)  # one summary: rank 1 prints nothing
+    assert summary["written"] == 5
+    assert [Path(i["content"]).name for i in summary["items"]] == [f"p{i}.png" for i in range(5)]
+    assert sorted(p.name for p in out.iterdir()) == [f"p{i}_style.png" for i in range(5)]

@@ -89,15 +89,18 @@ def finish(
     as_json: bool,
     extra: dict | None = None,
     to_stderr: bool = False,
+    quiet: bool = False,
 ):
-    """Print the summary (table or JSON; on stderr when stdout carries an image) and exit
-    with the documented code."""
+    """Print the summary (table or JSON; on stderr when stdout carries an image; nothing
+    when `quiet`, as on every torchrun rank but 0) and exit with the documented code."""
     console = err_console if to_stderr else stdout_console
     counts = {status: sum(r.status == status for r in results) for status in (WRITTEN, FAILED)}
     counts["skipped"] = sum(r.status == EXISTS for r in results)
     counts[KEPT] = sum(r.status == KEPT for r in results)
     written = counts[WRITTEN]
-    if as_json:
+    if quiet:
+        pass
+    elif as_json:
         summary = {**counts, "seconds": round(seconds, 3), **(extra or {})}
         summary["seconds_per_image"] = round(seconds / written, 3) if written else None
         summary["items"] = [asdict(r) for r in results]

@@ -29,6 +29,7 @@ from a2k_cli.cli.batch import (
     report_failure,
     style_blend,
 )
+from a2k_cli.cli.shards import gather, rank_and_world, shard_device
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -163,7 +164,9 @@ def stylize(
         blend = [(read_image(path).rgb, weight) for path, weight in blend]
     except ImageError as exc:
         fail(f"style: {exc}")
-    stylizer = open_stylizer(model, device, precision)
+    rank, world = rank_and_world()
+    jobs = jobs[rank::world]  # under torchrun: this process's share (see cli/shards.py)
+    stylizer = open_stylizer(model, shard_device(device), precision)
     try:
         styles = stylizer.style_state(blend, style_size)
     except ValueError as exc:
@@ -173,11 +176,13 @@ def stylize(
     suffix = format_suffix(fmt or "png")
     run = Run(stylizer, styles, alpha, preserve_color, size, upscale, quality, overwrite, suffix)
     try:
-        paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json)
+        paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json or rank > 0)
     except KeyboardInterrupt:  # outputs already handed to the writer were finished, whole
         done = sum(r.status == WRITTEN for r in results)
         fail(f"interrupted: {done} of {len(results)} outputs written, the rest not", code=130)
-    finish(results, time.perf_counter() - tic, as_json, to_stderr=piped)
+    results = gather(results)
+    seconds = time.perf_counter() - tic
+    finish(results, seconds, as_json, to_stderr=piped, quiet=rank > 0)
 
 
 def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet: bool) -> None:
