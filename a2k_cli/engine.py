@@ -42,11 +42,9 @@ WeightedStyles = list[tuple[StyleState, float]]
 BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1024}
 
 # Working memory of a stylization beyond the attention's fixed budget, in full-resolution
-# maps of the encoder's first width: the network alone measured 3.8 to 4.7 (lite, fp32, a
-# 4K content, five runs) with freed memory kept for reuse, as the commands run
-# (`a2k_cli.allocator`); the kept memory fragments differently from run to run, and
-# `a2k stylize` holds the output's copies on top (whole process, 4K: 2.6 to 3.8 GiB peak
-# over 21 runs on two machines, 0.85 GiB of it there before the image), so it takes 6.
+# maps of the encoder's first width: the network's own peak plus the output copies a
+# command holds, with room for how the kept memory fragments (checked against measured
+# peaks by tests/test_engine.py; whole-process peaks in bench/RESULTS.md)
 PEAK_MAPS = 6
 
 
@@ -235,9 +233,7 @@ class Stylizer:
 
         The largest sizes run first: the heap grows once, to what the biggest image needs,
         and the smaller ones reuse it instead of growing it again with each bigger image
-        (`a2k stylize` orders a whole folder the same way: the bench's 20 mixed 1024 px
-        photos peaked at 1585 instead of 1781 MiB, with 15 % fewer page faults; the time
-        stayed within the 2-core machine's noise).
+        (`a2k stylize` orders a whole folder the same way; measured in bench/RESULTS.md).
         """
         styles = self._styles_of(style, style_size)
         for image in images:
