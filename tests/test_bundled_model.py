@@ -44,7 +44,7 @@ def test_outputs_move_to_the_painting_and_keep_the_photo(painted):
 
 
 @pytest.mark.xfail(
-    strict=True, reason="the shipped decoder upsamples by nearest neighbour: a 2-px lattice (#22)"
+    strict=True, reason="nearest-neighbour upsampling: the lattice penalty lowered, not removed it"
 )
 def test_no_periodic_lattice_beyond_the_photos_own(painted):
     from a2k_cli.measures import lattice_ratio
