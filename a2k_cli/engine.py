@@ -323,7 +323,7 @@ def _identity(source: ImageSource) -> tuple:
 
 class StyleDiskCache:
     """Encoded styles kept as files between processes, keyed by model, style and size; the
-    oldest files go once there are more than `keep` (a 512 px style is ~10 MB). A file that
+    oldest files go once there are more than `keep` (encoded styles are large). A file that
     cannot be read is encoded again: the cache can only make a run faster, never fail it."""
 
     def __init__(self, folder: Path, model_key: tuple, keep: int = 32) -> None:

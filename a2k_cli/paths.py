@@ -1,4 +1,5 @@
-"""Where weights live: bundled with the package, and the user's own folder."""
+"""Where things live: weights and paintings bundled with the package, the user's own
+models and styles, and the style cache. A2K_HOME overrides the platform's folders."""
 
 from __future__ import annotations
 
@@ -14,28 +15,25 @@ def bundled_weights_dir() -> Path:
     return installed if installed.is_dir() else PACKAGE.parent / "weights"
 
 
-def user_weights_dir() -> Path:
-    """Imported and trained models; A2K_HOME overrides the platform's data folder."""
+def _user_dir(name: str, cache: bool = False) -> Path:
+    """A2K_HOME/[cache/]name, else the platform's data (or cache) folder for a2k / name."""
     if home := os.environ.get("A2K_HOME"):
-        return Path(home) / "weights"
-    from platformdirs import user_data_dir
+        return Path(home) / ("cache" if cache else "") / name
+    from platformdirs import user_cache_dir, user_data_dir
 
-    return Path(user_data_dir("a2k", appauthor=False)) / "weights"
+    return Path((user_cache_dir if cache else user_data_dir)("a2k", appauthor=False)) / name
+
+
+def user_weights_dir() -> Path:
+    """Imported and trained models."""
+    return _user_dir("weights")
 
 
 def user_styles_dir() -> Path:
     """The user's own named styles (image files; an optional styles.json gives titles)."""
-    if home := os.environ.get("A2K_HOME"):
-        return Path(home) / "styles"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("a2k", appauthor=False)) / "styles"
+    return _user_dir("styles")
 
 
 def style_cache_dir() -> Path:
     """Encoded styles kept between runs (safe to delete)."""
-    if home := os.environ.get("A2K_HOME"):
-        return Path(home) / "cache" / "styles"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("a2k", appauthor=False)) / "styles"
+    return _user_dir("styles", cache=True)

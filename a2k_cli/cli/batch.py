@@ -93,43 +93,53 @@ def finish(
 ):
     """Print the summary (table or JSON; on stderr when stdout carries an image; nothing
     when `quiet`, as on every torchrun rank but 0) and exit with the documented code."""
-    console = err_console if to_stderr else stdout_console
     counts = {status: sum(r.status == status for r in results) for status in (WRITTEN, FAILED)}
     counts["skipped"] = sum(r.status == EXISTS for r in results)
     counts[KEPT] = sum(r.status == KEPT for r in results)
+    if not quiet:
+        console = err_console if to_stderr else stdout_console
+        print_summary(console, results, counts, seconds, as_json, extra or {})
+    if counts[WRITTEN] + counts[KEPT] != len(results):
+        raise typer.Exit(1)
+
+
+def print_summary(
+    console: Any,
+    results: list[ItemResult],
+    counts: dict,
+    seconds: float,
+    as_json: bool,
+    extra: dict,
+) -> None:
     written = counts[WRITTEN]
-    if quiet:
-        pass
-    elif as_json:
-        summary = {**counts, "seconds": round(seconds, 3), **(extra or {})}
+    if as_json:
+        summary = {**counts, "seconds": round(seconds, 3), **extra}
         summary["seconds_per_image"] = round(seconds / written, 3) if written else None
         summary["items"] = [asdict(r) for r in results]
         console.print_json(json.dumps(summary))
-    else:
-        if len(results) > 1:
-            from rich.table import Table
+        return
+    if len(results) > 1:
+        from rich.table import Table
 
-            table = Table("content", "style", "output", "result")
-            for r in results:
-                ok = r.status in (WRITTEN, KEPT)
-                shown = r.status if ok else f"[red]{r.status}[/]: {plain(r.message)}"
-                table.add_row(plain(r.content), plain(r.style), plain(r.output or "-"), shown)
-            console.print(table)
-        per_image = f" ({seconds / written:.2f} s/image)" if written else ""
-        kept = f", {counts[KEPT]} kept from an earlier run" if counts[KEPT] else ""
-        console.print(
-            f"{written} written, {counts[FAILED]} failed, {counts['skipped']} skipped{kept} "
-            f"in {seconds:.1f} s{per_image}",
-            highlight=False,
-        )
-        written_to = [r.output for r in results if r.status == WRITTEN and r.output]
-        if len(written_to) == 1:
-            where = "standard output" if written_to[0] == "-" else plain(written_to[0])
-            console.print(f"wrote {where}", highlight=False, soft_wrap=True)
-        elif written_to:
-            folders = ", ".join(dict.fromkeys(plain(Path(p).parent) for p in written_to))
-            console.print(f"outputs in {folders}", highlight=False, soft_wrap=True)
-        for path in (extra or {}).values():
-            console.print(f"wrote {plain(path)}", highlight=False, soft_wrap=True)
-    if written + counts[KEPT] != len(results):
-        raise typer.Exit(1)
+        table = Table("content", "style", "output", "result")
+        for r in results:
+            ok = r.status in (WRITTEN, KEPT)
+            shown = r.status if ok else f"[red]{r.status}[/]: {plain(r.message)}"
+            table.add_row(plain(r.content), plain(r.style), plain(r.output or "-"), shown)
+        console.print(table)
+    per_image = f" ({seconds / written:.2f} s/image)" if written else ""
+    kept = f", {counts[KEPT]} kept from an earlier run" if counts[KEPT] else ""
+    console.print(
+        f"{written} written, {counts[FAILED]} failed, {counts['skipped']} skipped{kept} "
+        f"in {seconds:.1f} s{per_image}",
+        highlight=False,
+    )
+    written_to = [r.output for r in results if r.status == WRITTEN and r.output]
+    if len(written_to) == 1:
+        where = "standard output" if written_to[0] == "-" else plain(written_to[0])
+        console.print(f"wrote {where}", highlight=False, soft_wrap=True)
+    elif written_to:
+        folders = ", ".join(dict.fromkeys(plain(Path(p).parent) for p in written_to))
+        console.print(f"outputs in {folders}", highlight=False, soft_wrap=True)
+    for path in extra.values():
+        console.print(f"wrote {plain(path)}", highlight=False, soft_wrap=True)

@@ -72,7 +72,7 @@ def sheet(
     items = [("original", photo.name, content, None)]
     columns_shown = (TextColumn("painting"), BarColumn(), MofNCompleteColumn())
     try:
-        encoded = [stylizer.style_state(p, style_size) for p in chosen]
+        encoded = [stylizer.style_state(p, style_size) for p in paintings]  # decoded once
         with Progress(*columns_shown, console=err_console, transient=True, disable=as_json) as bar:
             task = bar.add_task("sheet", total=len(chosen))
             painted = stylizer.stylize_styles(content, encoded, alpha=alpha, size=size)

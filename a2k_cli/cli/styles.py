@@ -32,9 +32,10 @@ def styles(
         ]
         console.print_json(json.dumps({"styles": rows, "user_folder": str(user_styles_dir())}))
         return
-    table = Table("title", "artist", "date", "source")
+    table = Table()
     table.add_column("name", no_wrap=True)
-    table.columns.insert(0, table.columns.pop())
+    for heading in ("title", "artist", "date", "source"):
+        table.add_column(heading)
     for s in found.values():
         source = "built-in" if s.builtin else "user"
         table.add_row(plain(s.name), plain(s.title), plain(s.artist), plain(s.date), source)

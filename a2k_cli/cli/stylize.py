@@ -77,8 +77,9 @@ def plan_outputs(
     files, folders, left_out = [], [], 0
     for given in contents:
         if given.is_dir():
-            found = [f for f in image_files(given) if not made_by_a2k(f)]
-            left_out += len(image_files(given)) - len(found)
+            listed = image_files(given)
+            found = [f for f in listed if not made_by_a2k(f)]
+            left_out += len(listed) - len(found)
             beside = given.resolve().parent / f"{given.resolve().name}_{label}"
             files += found
             folders += [output or beside] * len(found)
@@ -254,9 +255,7 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
         except ImageError as exc:
             report_failure(result, str(exc))
             return None
-    if target == STDIO:
-        pass
-    elif target.resolve() == content.resolve():
+    if target != STDIO and target.resolve() == content.resolve():
         report_failure(result, f"{target}: the output would replace the input")
         return None
     if target.exists() and not overwrite:

@@ -33,7 +33,7 @@ class DistillConfig:
     out: str
     steps: int = 3000
     batch: int = 8
-    crop: int = 128  # the shipped encoder's recipe (MODEL_CARD), as the CLI's defaults
+    crop: int = 128  # the shipped encoder's recipe (weights/HISTORY.md 1), as the CLI's
     load: int = 256
     lr: float = 1e-3
     seed: int = 0
