@@ -43,6 +43,7 @@ train: install
 	$(BIN)/a2k train --data ../shared/datasets/content --styles ../shared/datasets/style \
 		--encoder runs/distill-lite/encoder.safetensors --out runs/lite
 
+# The standing benchmarks, then bench/RESULTS.md; one-off studies: bench/README.md.
 bench: install
 	$(BIN)/python bench/run_all.py
 

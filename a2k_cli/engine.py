@@ -1,13 +1,15 @@
-"""Stylizer: one model and one style cache serving stylize, grid and video.
+"""Stylizer: one model and one style cache serving stylize, grid, sheet and video.
 
-Tensors in, tensors out (plus a PIL convenience layer). Why it is shaped this way:
+`encode_style` once, then `paint` any number of images (PIL in, PIL out: the engine owns
+sizing, padding, batching and order); `render` is the tensor core under it, for video
+frames. Why it is shaped this way:
 - the network needs sides that are multiples of 64; images are reflect-padded up to that
   and cropped back, so any size and aspect comes back at exactly its own size;
 - `size` caps an image's longer side; a smaller image keeps its own unless `upscale`
   (enlarging invents no detail and costs time);
 - a style's keys do not depend on the content, so each (style file, style size) is
   encoded once and reused for every content and video frame;
-- a content's features do not depend on the style, so `stylize_each` encodes a batch of
+- a content's features do not depend on the style, so `render` encodes a batch of
   contents once and renders it with several styles (the grid's rows);
 - same-sized contents are stacked into batches (up to a pixel budget), and the
   encoder's full-resolution taps are freed before decoding, which keeps 4K within a few GB.
@@ -16,7 +18,9 @@ Tensors in, tensors out (plus a PIL convenience layer). Why it is shaped this wa
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +32,13 @@ from torch import Tensor
 from a2k_cli.colour import preserve_colour
 from a2k_cli.device import available_memory, configure_threads, pick_device, pick_dtype
 from a2k_cli.errors import A2KError
-from a2k_cli.imaging import as_rgb, fitted_size, resize_longer_side
+from a2k_cli.imaging import as_rgb, fitted_size, resize_longer_side, to_image, to_tensor
 from a2k_cli.model import MULTIPLE, A2KNet, StyleKeys, StyleState
 from a2k_cli.styles import resolve_style
 from a2k_cli.weights import load, resolve
 
 ImageSource = str | Path | Image.Image | np.ndarray  # a path may also name a style
 StyleSpec = ImageSource | Sequence[tuple[ImageSource, float]]
-WeightedStyles = list[tuple[StyleState, float]]
 
 # pixels stacked per batch: batching amortises per-layer overhead even on CPU, and memory
 # (not speed) sets the cap
@@ -44,12 +47,19 @@ BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1
 # Working memory of a stylization beyond the attention's fixed budget, in full-resolution
 # maps of the encoder's first width: the network's own peak plus the output copies a
 # command holds, with room for how the kept memory fragments (checked against measured
-# peaks by tests/test_engine.py; whole-process peaks in bench/RESULTS.md)
+# peaks by bench/studies/memory_peaks.py; whole-process peaks in bench/RESULTS.md)
 PEAK_MAPS = 6
 
 
 class TooLargeError(A2KError, ValueError):
     """An image bigger than the free memory can stylize: refused before the OOM killer acts."""
+
+
+@dataclass(frozen=True)
+class EncodedStyle:
+    """A style, or a weighted blend of styles, encoded once (`Stylizer.encode_style`)."""
+
+    parts: tuple[tuple[StyleState, float], ...]
 
 
 class Stylizer:
@@ -79,11 +89,12 @@ class Stylizer:
 
     # ---- styles -------------------------------------------------------------------------
 
-    def style_state(self, style: StyleSpec, style_size: int = 512) -> WeightedStyles:
-        """style: path or style name | PIL | numpy array | list of (one of those, weight);
-        cached per (style, size).
+    def encode_style(self, style: StyleSpec, style_size: int = 512) -> EncodedStyle:
+        """A style (path, name as `a2k styles` lists them, PIL or numpy array) or a weighted
+        blend [(style, weight), …] encoded once, to paint any number of contents with.
 
-        Weights must be non-negative with a positive sum; the network normalises them.
+        Each style is resized to `style_size` on its longer side and cached per (style,
+        size); weights must be non-negative with a positive sum (the network normalises them).
         """
         single = isinstance(style, (str, Path, Image.Image, np.ndarray))
         pairs = [(style, 1.0)] if single else list(style)
@@ -92,9 +103,11 @@ class Stylizer:
         weights = [float(w) for _, w in pairs]
         if min(weights) < 0 or sum(weights) <= 0:
             raise ValueError(f"style weights must be >= 0 with a positive sum, got {weights}")
-        return [(self._encode_style(src, style_size), w) for (src, _), w in zip(pairs, weights)]
+        return EncodedStyle(
+            tuple((self._encode_one(src, style_size), w) for (src, _), w in zip(pairs, weights))
+        )
 
-    def _encode_style(self, source: ImageSource, style_size: int) -> StyleState:
+    def _encode_one(self, source: ImageSource, style_size: int) -> StyleState:
         if isinstance(source, (str, Path)):
             source = resolve_style(source)
         elif isinstance(source, np.ndarray):
@@ -115,29 +128,96 @@ class Stylizer:
         self._styles[key] = state
         return state
 
-    # ---- tensors ------------------------------------------------------------------------
+    # ---- images: the entry point --------------------------------------------------------
 
-    def stylize_batch(
+    def batches(
+        self, sizes: Sequence[tuple[int, int]], size: int = 1024, upscale: bool = False
+    ) -> list[list[int]]:
+        """Indices of contents of the given (width, height) in painting order, grouped into
+        batches: equal output sizes share a batch up to the device's pixel budget, and the
+        largest run first, so memory grows once to what the biggest needs and the smaller
+        ones reuse it (measured in bench/RESULTS.md). A folder reader calls this with header
+        sizes to decide what to decode together; `paint` applies it to what it is given."""
+        # a size of (0, 0) stands for "unknown" (an unreadable header): it goes last
+        outputs = [fitted_size(w, h, size, upscale) if w and h else (0, 0) for w, h in sizes]
+        groups: dict[tuple[int, int], list[int]] = {}
+        for index in sorted(range(len(sizes)), key=lambda i: -math.prod(outputs[i])):
+            groups.setdefault(outputs[index], []).append(index)
+        planned = []
+        for (width, height), indices in groups.items():
+            limit = self.batch_size(width * height)
+            planned += [indices[i : i + limit] for i in range(0, len(indices), limit)]
+        return planned
+
+    def batch_size(self, pixels: int) -> int:
+        """How many contents of `pixels` each to stack into one batch."""
+        return max(1, BATCH_PIXELS.get(self.device.type, 1) // max(pixels, 1))
+
+    def paint(
         self,
-        images: Tensor,
-        styles: WeightedStyles,
+        images: Sequence[Image.Image],
+        styles: Sequence[EncodedStyle],
         *,
         alpha: float = 1.0,
         preserve_color: bool = False,
-    ) -> Tensor:
-        """(B,3,H,W) float [0,1] on CPU, any H, W (reflect-pad to 64 and crop back inside)
-        -> (B,3,H,W) float [0,1] on CPU. The building block for batches, grids and video."""
-        return next(self.stylize_each(images, [styles], alpha=alpha, preserve_color=preserve_color))
+        size: int = 1024,
+        upscale: bool = False,
+    ) -> Iterator[tuple[int, int, Image.Image]]:
+        """Every image in every style: yields (image index, style index, painted PIL RGB)
+        as each is ready, in the order of `batches`.
 
-    def stylize_each(
+        `size` caps an output's longer side (0: each image's own size); a smaller image keeps
+        its size unless `upscale`. Every size is checked against free memory before the first
+        one paints; each batch of contents is encoded once for all the styles.
+        """
+        for image in images:
+            self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
+        for indices in self.batches([image.size for image in images], size, upscale):
+            resized = [resize_longer_side(images[i].convert("RGB"), size, upscale) for i in indices]
+            batch = torch.stack([to_tensor(image) for image in resized])
+            rendered = self.render(batch, styles, alpha=alpha, preserve_color=preserve_color)
+            for j, painted in enumerate(rendered):
+                for i, tensor in zip(indices, painted):
+                    yield i, j, to_image(tensor)
+
+    def stylize(
+        self,
+        content: ImageSource,
+        style: StyleSpec | EncodedStyle,
+        *,
+        alpha: float = 1.0,
+        preserve_color: bool = False,
+        size: int = 1024,
+        style_size: int = 512,
+        upscale: bool = False,
+    ) -> Image.Image:
+        """One content (path, PIL or numpy array) in one style or blend -> PIL RGB: `paint`
+        for a single image, encoding the style first unless it already is."""
+        if not isinstance(style, EncodedStyle):
+            style = self.encode_style(style, style_size)
+        painted = self.paint(
+            [as_rgb(content)],
+            [style],
+            alpha=alpha,
+            preserve_color=preserve_color,
+            size=size,
+            upscale=upscale,
+        )
+        return next(painted)[2]
+
+    # ---- tensors: the core under `paint` -------------------------------------------------
+
+    def render(
         self,
         images: Tensor,
-        style_sets: Sequence[WeightedStyles],
+        styles: Sequence[EncodedStyle],
         *,
         alpha: float = 1.0,
         preserve_color: bool = False,
     ) -> Iterator[Tensor]:
-        """`images` rendered once per entry of `style_sets`, encoding the images only once."""
+        """(B,3,H,W) float [0,1] on CPU, any H, W, rendered once per style: yields
+        (B,3,H,W) float [0,1] on CPU, the contents encoded once. For callers that hold
+        tensors of their final size already (video frames); no resizing happens here."""
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
         if images.ndim != 4 or images.shape[1] != 3:
@@ -148,9 +228,9 @@ class Stylizer:
         with torch.inference_mode():
             feats = self.net.encode(self._network_input(images))
             feats[0] = feats[1] = None  # full-resolution taps the stylization never reads
-        for styles in style_sets:
+        for style in styles:
             with torch.inference_mode():
-                batch = [(_expand(state, images.shape[0]), w) for state, w in styles]
+                batch = [(_expand(state, images.shape[0]), w) for state, w in style.parts]
                 f3, merged = self.net.stylize_features(feats, batch, alpha)
                 out = self.net.decode(f3, merged)[..., :height, :width]
                 # pixels stay interleaved (HWC) as the network made them: image writers want that
@@ -160,12 +240,9 @@ class Stylizer:
 
     def _network_input(self, images: Tensor) -> Tensor:
         """Checked against free memory, on the device in channels-last, padded to 64."""
-        self._check_memory(images)
+        self.check_size(*images.shape[-2:], batch=images.shape[0])
         images = images.to(self.device, self.dtype, non_blocking=True)
         return self._pad(images.contiguous(memory_format=torch.channels_last))
-
-    def _check_memory(self, images: Tensor) -> None:
-        self.check_size(*images.shape[-2:], batch=images.shape[0])
 
     def check_size(self, height: int, width: int, batch: int = 1) -> None:
         """Refuse a batch whose working memory exceeds what the device has free (called with
@@ -210,102 +287,6 @@ class Stylizer:
             images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect")
             height, width = height + pad_h, width + pad_w
         return images
-
-    # ---- PIL convenience ----------------------------------------------------------------
-
-    def batch_size(self, pixels: int) -> int:
-        """How many contents of `pixels` each to stack into one batch."""
-        return max(1, BATCH_PIXELS.get(self.device.type, 1) // max(pixels, 1))
-
-    def stylize_images(
-        self,
-        images: Sequence[Image.Image],
-        style: StyleSpec | WeightedStyles,
-        *,
-        alpha: float = 1.0,
-        preserve_color: bool = False,
-        size: int = 1024,
-        style_size: int = 512,
-        upscale: bool = False,
-        progress: Callable[[int], None] | None = None,
-    ) -> list[Image.Image]:
-        """Stylize several RGB images with one style, equal sizes batched together.
-
-        The largest sizes run first: the heap grows once, to what the biggest image needs,
-        and the smaller ones reuse it instead of growing it again with each bigger image
-        (`a2k stylize` orders a whole folder the same way; measured in bench/RESULTS.md).
-        """
-        styles = self._styles_of(style, style_size)
-        for image in images:
-            self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
-        resized = [resize_longer_side(image.convert("RGB"), size, upscale) for image in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        pixels = [image.width * image.height for image in resized]
-        for index in sorted(range(len(resized)), key=pixels.__getitem__, reverse=True):
-            groups.setdefault(resized[index].size, []).append(index)
-        painted_at: dict[int, Image.Image] = {}
-        for (width, height), indices in groups.items():
-            limit = self.batch_size(width * height)
-            for start in range(0, len(indices), limit):
-                chunk = indices[start : start + limit]
-                batch = torch.stack([to_tensor(resized[i]) for i in chunk])
-                painted = self.stylize_batch(
-                    batch, styles, alpha=alpha, preserve_color=preserve_color
-                )
-                painted_at.update((i, to_image(tensor)) for i, tensor in zip(chunk, painted))
-                if progress is not None:  # per batch: at 1024 px on a CPU, per image
-                    progress(len(chunk))
-        return [painted_at[i] for i in range(len(resized))]
-
-    def stylize_styles(
-        self,
-        image: Image.Image,
-        styles: Sequence[StyleSpec | WeightedStyles],
-        *,
-        alpha: float = 1.0,
-        preserve_color: bool = False,
-        size: int = 1024,
-        style_size: int = 512,
-        upscale: bool = False,
-    ) -> Iterator[Image.Image]:
-        """One RGB image in each of several styles, its features encoded once (grid rows)."""
-        self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
-        batch = to_tensor(resize_longer_side(image.convert("RGB"), size, upscale))[None]
-        style_sets = [self._styles_of(style, style_size) for style in styles]
-        for painted in self.stylize_each(
-            batch, style_sets, alpha=alpha, preserve_color=preserve_color
-        ):
-            yield to_image(painted[0])
-
-    def stylize(
-        self,
-        content: ImageSource,
-        style: StyleSpec,
-        *,
-        alpha: float = 1.0,
-        preserve_color: bool = False,
-        size: int = 1024,
-        style_size: int = 512,
-        upscale: bool = False,
-    ) -> Image.Image:
-        """One content (path, PIL or numpy array) in the given style(s: paths, names as
-        `a2k styles` lists them, PIL or arrays) -> PIL RGB at the resized size."""
-        image = as_rgb(content)
-        return self.stylize_images(
-            [image],
-            style,
-            alpha=alpha,
-            preserve_color=preserve_color,
-            size=size,
-            style_size=style_size,
-            upscale=upscale,
-        )[0]
-
-    def _styles_of(self, style: StyleSpec | WeightedStyles, style_size: int) -> WeightedStyles:
-        """Already-encoded styles pass through; anything else goes through the cache."""
-        if isinstance(style, list) and style and isinstance(style[0][0], StyleState):
-            return style
-        return self.style_state(style, style_size)
 
 
 def _identity(source: ImageSource) -> tuple:
@@ -379,15 +360,3 @@ def _expand(state: StyleState, batch: int) -> StyleState:
     return StyleState(
         *(StyleKeys(*(t.expand(batch, *t.shape[1:]) for t in keys)) for keys in state)
     )
-
-
-def to_tensor(image: Image.Image) -> Tensor:
-    """PIL RGB -> (3, H, W) float in [0, 1]."""
-    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    return data.view(image.height, image.width, 3).permute(2, 0, 1).float().div_(255)
-
-
-def to_image(tensor: Tensor) -> Image.Image:
-    """(3, H, W) float in [0, 1] -> PIL RGB."""
-    pixels = tensor.mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
-    return Image.fromarray(pixels.numpy(), "RGB")

@@ -29,10 +29,9 @@ from PIL import Image
 from torch import Tensor
 
 from a2k_cli import measures
-from a2k_cli.engine import to_tensor
-from a2k_cli.imaging import ImageError, output_name, read_image, resize_longer_side
+from a2k_cli.imaging import ImageError, output_name, read_image, resize_longer_side, to_tensor
+from a2k_cli.measures import content_loss, global_style_loss
 from a2k_cli.model.encoder import Encoder
-from a2k_cli.train.losses import content_loss, global_style_loss
 from a2k_cli.weights import encoder_from_state, load_encoder_state, vgg_encoder_state
 
 DEFAULT_SIZE = 512

@@ -22,6 +22,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -29,17 +30,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from a2k_cli.atomic import atomic_path
 from a2k_cli.errors import A2KError, first_line
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 ALPHA_FORMATS = (".png", ".webp")
 MIN_SIDE = 16
-# 16384 x 16384 = 268 MP (0.8 GB once decoded): above every camera (the largest phone and
-# medium-format sensors are 200 MP and under), below what would exhaust a laptop. Checked
-# from the header before decoding; the engine checks free memory for its own work.
-MAX_PIXELS = 16384 * 16384
-# a2k's limit replaces Pillow's (89.5 MP warning, 179 MP error): Pillow still stops anything
-# over twice ours, should a file reach it without going through `read_image`'s check
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Pillow's own decompression-bomb limit (179 MP: more than cameras write in practice),
+# checked from the header before decoding. a2k never changes Pillow's process-wide
+# setting, so an application that imports a2k keeps its own.
+MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 SOFTWARE = "a2k"  # the tag on every image a2k writes (PNG text chunk, EXIF elsewhere)
@@ -265,9 +266,9 @@ def encode_image(
 def png_bytes(image: Image.Image) -> bytes:
     """An 8-bit RGB(A) PNG, every row "Up"-filtered and zlib level 1 run-length coded.
 
-    Pillow tries all five PNG filters on every row: 55 ms for a 1024 x 819 painting on
-    the 2-core machine this was written on, where the writes run beside the network and
-    take their CPU from it. One fixed filter takes 20 ms, for files ~11 % bigger.
+    Pillow tries all five PNG filters on every row; the writes run beside the network and
+    take their CPU from it, and one fixed filter is several times cheaper for slightly
+    bigger files (bench/results/design-measurements.md).
     """
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGB")
@@ -289,3 +290,19 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def to_tensor(image: Image.Image) -> Tensor:
+    """PIL RGB -> (3, H, W) float in [0, 1]."""
+    import torch
+
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.height, image.width, 3).permute(2, 0, 1).float().div_(255)
+
+
+def to_image(tensor: Tensor) -> Image.Image:
+    """(3, H, W) float in [0, 1] -> PIL RGB."""
+    import torch
+
+    pixels = tensor.mul(255).round_().to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.fromarray(pixels.numpy(), "RGB")

@@ -1,6 +1,7 @@
-"""Network-free quality measures: judged by no network any model here was trained with.
+"""Quality measures as pure functions, shared by `a2k eval` and training.
 
-All take (3, H, W) RGB tensors in [0, 1] and return floats:
+The network-free measures, judged by no network any model here was trained with, take
+(3, H, W) RGB tensors in [0, 1] and return floats:
 - `palette_distance(output, style)`: sliced Wasserstein-1 distance between the pixel
   colours in CIELAB, scaled so a uniform shift by ΔE = d reads ≈ d (lower: closer palette);
 - `texture_distance(output, style)`: 1-D Wasserstein-1 distance between the distributions
@@ -10,15 +11,21 @@ All take (3, H, W) RGB tensors in [0, 1] and return floats:
 - `lattice_ratio(image, period)`: mean |L* step| across pixel boundaries j % p = p − 1 over
   that across j % p = p/2 − 1, rows and columns (1: no pattern of that period).
 Sampling is seeded, so the same images always give the same numbers.
+
+The paper's feature statistics, `global_style_loss` and `content_loss`, take the features
+of an encoder (relu1_1 … relu5_1): training minimises them, `a2k eval` reports them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from a2k_cli.model.attention import mvn
 
 PROJECTIONS = 32  # random directions in Lab for the sliced distance (a 3-D space needs few)
 MAX_PIXELS = 16384  # pixels sampled per image for the distribution distances (seeded)
@@ -139,3 +146,25 @@ def lattice_ratio(image: Tensor, period: int) -> float:
     if not within:
         return math.inf if across else 1.0
     return across / within
+
+
+# ---- the paper's feature statistics ------------------------------------------------------
+
+
+def mean_std(x: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    flat = x.flatten(2)
+    return flat.mean(-1), (flat.var(-1) + eps).sqrt()
+
+
+def global_style_loss(out_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) -> Tensor:
+    """Sum over the given levels of MSE between channel means and between channel stds."""
+    total = out_feats[0].new_zeros(())
+    for o, s in zip(out_feats, style_feats):
+        (om, os), (sm, ss) = mean_std(o), mean_std(s)
+        total = total + F.mse_loss(om, sm) + F.mse_loss(os, ss)
+    return total
+
+
+def content_loss(out_feats: Sequence[Tensor], content_feats: Sequence[Tensor]) -> Tensor:
+    """MSE of mean-variance-normalised features (the paper uses relu4_1 and relu5_1)."""
+    return sum(F.mse_loss(mvn(o), mvn(c)) for o, c in zip(out_feats, content_feats))

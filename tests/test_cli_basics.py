@@ -5,25 +5,35 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
+from a2k_cli import __version__
 from a2k_cli.cli import app
 
 runner = CliRunner()
 
 
-def test_help_and_version_do_not_import_torch():
+def run_main_in_a_fresh_process(*args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`a2k ARGS` in a new interpreter; also which of torch, numpy and PIL it imported."""
     code = (
-        "import sys; sys.argv = ['a2k', '--help']\n"
+        f"import sys; sys.argv = {['a2k', *args]!r}\n"
         "from a2k_cli.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "assert 'torch' not in sys.modules, 'torch imported'\n"
-        "print('ok')"
+        "heavy = [m for m in ('torch', 'numpy', 'PIL') if m in sys.modules]\n"
+        "print('imported:', *heavy, file=sys.stderr)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "ok" in result.stdout and "info" in result.stdout
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done, done.stderr.rsplit("imported:", 1)[1].split()
+
+
+def test_help_and_version_import_neither_torch_nor_numpy_nor_pil():
+    shown, imported = run_main_in_a_fresh_process("--help")
+    assert imported == [] and "info" in shown.stdout and "stylize" in shown.stdout
+    version, imported = run_main_in_a_fresh_process("--version")
+    assert imported == [] and version.stdout.strip() == f"a2k {__version__}"
 
 
 def test_unreadable_style_fails_before_the_model_loads(tmp_path):
@@ -62,11 +72,21 @@ def test_version():
     assert result.exit_code == 0 and "a2k 0.1.0" in result.stdout
 
 
-def test_info_json_lists_device_and_models():
+def test_info_json_lists_device_and_models(tiny_weights):
+    import shutil
+
+    from a2k_cli.paths import bundled_weights_dir, user_weights_dir
+
+    user_weights_dir().mkdir(parents=True, exist_ok=True)
+    mine = Path(shutil.copy(tiny_weights, user_weights_dir() / "mine.safetensors"))
     result = runner.invoke(app, ["info", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["device"] in {"cpu", "cuda", "mps"} and "torch" in report
+    assert report["device"] in {"cpu", "cuda", "mps"} and report["a2k"] == __version__
+    assert report["models"] == {
+        "a2k-lite": {"path": str(bundled_weights_dir() / "a2k-lite.safetensors"), "preset": "lite"},
+        "mine": {"path": str(mine), "preset": "lite"},
+    }
 
 
 def test_import_official_missing_input_is_one_line_error(tmp_path):

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from a2k_cli import evaluate as ev
 from a2k_cli.cli import app
-from tests.conftest import shared_path
 
 runner = CliRunner()
 
@@ -50,7 +48,7 @@ def test_identical_images_give_zero_losses_with_a_real_encoder(tiny_weights):
     assert ev.losses(network, image, other, other)[0] > 0
 
 
-def test_teacher_file_loads_as_an_encoder_without_its_aux_heads():
+def test_teacher_file_loads_as_an_encoder_without_its_aux_heads(shared_path):
     teacher = shared_path("teacher", "vgg19_x16_teacher.safetensors")
     network, label = ev.loss_network(encoder=teacher)
     assert network.widths == (16, 32, 64, 128, 128) and teacher.name in label
@@ -106,18 +104,14 @@ def test_output_stem_follows_the_stylize_naming_rule():
     )
 
 
-def save(path: Path, color, size=(96, 64)) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, color).save(path)
-    return path
-
-
-def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights):
-    save(tmp_path / "c" / "p1.png", (200, 30, 30))
-    save(tmp_path / "c" / "p2.png", (30, 200, 30))
-    save(tmp_path / "s" / "art.png", (30, 30, 200), size=(64, 64))
-    save(tmp_path / "o" / "p1_art.png", (200, 30, 30), size=(192, 128))
-    save(tmp_path / "o" / "stray.png", (0, 0, 0))
+def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights, picture):
+    for folder in "cso":
+        (tmp_path / folder).mkdir()
+    picture(96, 64, color=(200, 30, 30)).save(tmp_path / "c" / "p1.png")
+    picture(96, 64, color=(30, 200, 30)).save(tmp_path / "c" / "p2.png")
+    picture(64, 64, color=(30, 30, 200)).save(tmp_path / "s" / "art.png")
+    picture(192, 128, color=(200, 30, 30)).save(tmp_path / "o" / "p1_art.png")
+    picture(96, 64, color=(0, 0, 0)).save(tmp_path / "o" / "stray.png")
     (tmp_path / "o" / "p2_art.jpg").write_bytes(b"not an image")
     args = ["eval", *(str(tmp_path / d) for d in "cso"), "--model", str(tiny_weights)]
     result = runner.invoke(app, [*args, "--json", "--size", "96"])
@@ -139,10 +133,12 @@ def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights):
     assert [Path(f["output"]).name for f in report["failed"]] == ["p2_art.jpg"]
 
 
-def test_eval_table_and_one_line_errors(tmp_path, tiny_weights):
-    save(tmp_path / "c" / "p1.png", (200, 30, 30))
-    save(tmp_path / "s" / "art.png", (30, 30, 200))
-    save(tmp_path / "o" / "p1_art.png", (100, 30, 30))
+def test_eval_table_and_one_line_errors(tmp_path, tiny_weights, picture):
+    for folder in "cso":
+        (tmp_path / folder).mkdir()
+    picture(96, 64, color=(200, 30, 30)).save(tmp_path / "c" / "p1.png")
+    picture(96, 64, color=(30, 30, 200)).save(tmp_path / "s" / "art.png")
+    picture(96, 64, color=(100, 30, 30)).save(tmp_path / "o" / "p1_art.png")
     dirs = [str(tmp_path / d) for d in "cso"]
     result = runner.invoke(app, ["eval", *dirs, "--model", str(tiny_weights)])
     assert result.exit_code == 0 and "p1_art.png" in result.stdout and "mean of 1" in result.stdout

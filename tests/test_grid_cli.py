@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -13,23 +12,14 @@ from a2k_cli.cli import app
 runner = CliRunner()
 
 
-def folder(path, names, width=48, height=32):
-    path.mkdir()
-    for seed, name in enumerate(names):
-        rng = np.random.default_rng(seed)
-        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(path / name)
-    return path
-
-
 def grid(tiny_weights, contents, styles, out, *extra):
     args = ["grid", str(contents), str(styles), "-o", str(out), "--model", str(tiny_weights)]
     return runner.invoke(app, [*args, "--size", "64", "--style-size", "64", "--tile", "48", *extra])
 
 
-def test_every_pair_and_the_sheet(tmp_path, tiny_weights):
-    contents = folder(tmp_path / "contents", ["a.jpg", "b.png"])
-    styles = folder(tmp_path / "styles", ["s1.png", "s2.jpg", "s3.png"], 64, 64)
+def test_every_pair_and_the_sheet(tmp_path, tiny_weights, image_folder):
+    contents = image_folder(tmp_path / "contents", ["a.jpg", "b.png"], 48, 32)
+    styles = image_folder(tmp_path / "styles", ["s1.png", "s2.jpg", "s3.png"], 64, 64)
     out = tmp_path / "out"
     result = grid(tiny_weights, contents, styles, out, "--json", "--upscale")
     assert result.exit_code == 0, result.output
@@ -42,24 +32,26 @@ def test_every_pair_and_the_sheet(tmp_path, tiny_weights):
     assert sheet.width == 4 + 4 * 52 and sheet.height > 3 * 52  # 3 styles + label column
 
 
-def test_bad_content_is_skipped_and_reported(tmp_path, tiny_weights):
-    contents = folder(tmp_path / "contents", ["a.jpg"])
+def test_bad_content_is_skipped_and_reported(tmp_path, tiny_weights, image_folder):
+    contents = image_folder(tmp_path / "contents", ["a.jpg"], 48, 32)
     (contents / "broken.png").write_bytes(b"")
-    styles = folder(tmp_path / "styles", ["s.png"], 64, 64)
+    styles = image_folder(tmp_path / "styles", ["s.png"], 64, 64)
     out = tmp_path / "out"
     result = grid(tiny_weights, contents, styles, out)
     assert result.exit_code == 1 and "broken.png" in result.stderr
     assert {p.name for p in out.iterdir()} == {"a_s.png", "grid.png"}
 
 
-def test_a_second_run_paints_only_the_new_pairs_and_rebuilds_the_sheet(tmp_path, tiny_weights):
-    contents = folder(tmp_path / "contents", ["a.jpg", "b.png"])
-    styles = folder(tmp_path / "styles", ["s1.png"], 64, 64)
+def test_a_second_run_paints_only_the_new_pairs_and_rebuilds_the_sheet(
+    tmp_path, tiny_weights, picture, image_folder
+):
+    contents = image_folder(tmp_path / "contents", ["a.jpg", "b.png"], 48, 32)
+    styles = image_folder(tmp_path / "styles", ["s1.png"], 64, 64)
     out = tmp_path / "out"
     assert grid(tiny_weights, contents, styles, out).exit_code == 0
     first = (out / "a_s1.png").stat().st_mtime_ns
     narrow = Image.open(out / "grid.png").size
-    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(styles / "s2.png")
+    picture(64, 64, color=(200, 200, 200)).save(styles / "s2.png")
     again = grid(tiny_weights, contents, styles, out, "--json")
     assert again.exit_code == 0, again.output
     summary = json.loads(again.stdout)
@@ -76,9 +68,9 @@ def test_a_second_run_paints_only_the_new_pairs_and_rebuilds_the_sheet(tmp_path,
     assert json.loads(repaint.stdout)["written"] == 4
 
 
-def test_an_unreadable_earlier_pair_is_reported_not_replaced(tmp_path, tiny_weights):
-    contents = folder(tmp_path / "contents", ["a.jpg"])
-    styles = folder(tmp_path / "styles", ["s.png"], 64, 64)
+def test_an_unreadable_earlier_pair_is_reported_not_replaced(tmp_path, tiny_weights, image_folder):
+    contents = image_folder(tmp_path / "contents", ["a.jpg"], 48, 32)
+    styles = image_folder(tmp_path / "styles", ["s.png"], 64, 64)
     out = tmp_path / "out"
     out.mkdir()
     (out / "a_s.png").write_bytes(b"not an image")
@@ -87,10 +79,10 @@ def test_an_unreadable_earlier_pair_is_reported_not_replaced(tmp_path, tiny_weig
     assert (out / "a_s.png").read_bytes() == b"not an image"
 
 
-def test_builtin_names_every_builtin_style(tmp_path, tiny_weights):
+def test_builtin_names_every_builtin_style(tmp_path, tiny_weights, image_folder):
     from a2k_cli.styles import builtin_styles
 
-    contents = folder(tmp_path / "contents", ["a.jpg"])
+    contents = image_folder(tmp_path / "contents", ["a.jpg"], 48, 32)
     out = tmp_path / "out"
     result = grid(tiny_weights, contents, "builtin", out, "--json")
     assert result.exit_code == 0, result.output

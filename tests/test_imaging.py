@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,29 +11,10 @@ from a2k_cli.contact_sheet import contact_sheet
 from a2k_cli.imaging import ImageError, output_name, read_image, write_image
 
 
-def noise(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    channels = {"RGB": 3, "RGBA": 4, "CMYK": 4}.get(mode, 3)
-    pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
-    return Image.fromarray(pixels, "RGBA" if channels == 4 else "RGB").convert(mode)
-
-
-def huge_png_header(path, width: int, height: int) -> None:
-    """A PNG whose header claims `width` x `height` but holds almost no data."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    idat = zlib.compress(b"\x00" * 64)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat))
-
-
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "1"])
-def test_modes_become_rgb_with_alpha_only_when_present(tmp_path, mode):
+def test_modes_become_rgb_with_alpha_only_when_present(tmp_path, mode, picture):
     path = tmp_path / ("x.jpg" if mode == "CMYK" else "x.png")
-    noise(40, 30, "RGB").convert(mode).save(path)
+    picture(40, 30).convert(mode).save(path)
     loaded = read_image(path)
     assert loaded.rgb.mode == "RGB" and loaded.rgb.size == (40, 30)
     assert (loaded.alpha is not None) == (mode in ("LA", "RGBA"))
@@ -50,16 +28,16 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path):
     assert abs(int(rgb[16, 0, 0]) - round(wide[16, 0] / 257)) <= 1
 
 
-def test_exif_rotation_is_applied(tmp_path):
-    image = noise(60, 30)
+def test_exif_rotation_is_applied(tmp_path, picture):
+    image = picture(60, 30)
     exif = image.getexif()
     exif[0x0112] = 6  # rotate 90° clockwise on display
     image.save(tmp_path / "phone.jpg", exif=exif)
     assert read_image(tmp_path / "phone.jpg").rgb.size == (30, 60)
 
 
-def test_palette_transparency_counts_as_alpha(tmp_path):
-    image = noise(32, 32).convert("P")
+def test_palette_transparency_counts_as_alpha(tmp_path, picture):
+    image = picture(32, 32).convert("P")
     image.save(tmp_path / "t.png", transparency=0)
     assert read_image(tmp_path / "t.png").alpha is not None
 
@@ -80,39 +58,41 @@ def test_bad_files_give_one_line_errors(tmp_path, make, message):
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
-def test_truncated_jpeg(tmp_path):
-    noise(64, 64).save(tmp_path / "full.jpg")
+def test_truncated_jpeg(tmp_path, picture):
+    picture(64, 64).save(tmp_path / "full.jpg")
     data = (tmp_path / "full.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
     with pytest.raises(ImageError, match="cannot decode"):
         read_image(tmp_path / "cut.jpg")
 
 
-def test_unknown_extension_and_tiny_image(tmp_path):
-    noise(32, 32).save(tmp_path / "x.png")
+def test_unknown_extension_and_tiny_image(tmp_path, picture):
+    picture(32, 32).save(tmp_path / "x.png")
     (tmp_path / "x.png").rename(tmp_path / "x.xyz")
     with pytest.raises(ImageError, match="unsupported extension"):
         read_image(tmp_path / "x.xyz")
-    noise(10, 40).save(tmp_path / "tiny.png")
+    picture(10, 40).save(tmp_path / "tiny.png")
     with pytest.raises(ImageError, match="too small"):
         read_image(tmp_path / "tiny.png")
 
 
-def test_decompression_bomb_is_refused_before_decoding(tmp_path, monkeypatch):
+def test_decompression_bomb_is_refused_before_decoding(
+    tmp_path, monkeypatch, picture, huge_png_header
+):
     huge_png_header(tmp_path / "bomb.png", 100_000, 100_000)
     with pytest.raises(ImageError, match="too large"):
         read_image(tmp_path / "bomb.png")
-    noise(64, 64).save(tmp_path / "ok.png")
+    picture(64, 64).save(tmp_path / "ok.png")
     monkeypatch.setattr(imaging, "MAX_PIXELS", 1000)
     with pytest.raises(ImageError, match="too large"):
         read_image(tmp_path / "ok.png")
 
 
 @pytest.mark.parametrize("suffix, keeps_alpha", [(".png", True), (".webp", True), (".jpg", False)])
-def test_alpha_rule_on_write(tmp_path, suffix, keeps_alpha):
+def test_alpha_rule_on_write(tmp_path, suffix, keeps_alpha, picture):
     alpha = Image.new("L", (20, 10), 0)
     alpha.paste(255, (0, 0, 10, 10))
-    path = write_image(noise(40, 20), tmp_path / f"out{suffix}", alpha=alpha)  # alpha resized
+    path = write_image(picture(40, 20), tmp_path / f"out{suffix}", alpha=alpha)  # alpha resized
     with Image.open(path) as im:
         assert im.size == (40, 20)
         assert ("A" in im.getbands()) == keeps_alpha
@@ -123,9 +103,9 @@ def test_alpha_rule_on_write(tmp_path, suffix, keeps_alpha):
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 @pytest.mark.parametrize("size", [(1, 1), (7, 1), (1, 5), (517, 333)])
-def test_png_writer_is_lossless(tmp_path, mode, size):
+def test_png_writer_is_lossless(tmp_path, mode, size, picture):
     """The own PNG encoder: any decoder gets back exactly the pixels, at any size."""
-    image = noise(*size, mode=mode, seed=size[0])
+    image = picture(*size, seed=size[0], mode=mode)
     path = write_image(image, tmp_path / "x.png")
     with Image.open(path) as back:
         assert back.format == "PNG" and back.mode == mode and back.size == size
@@ -139,8 +119,8 @@ def test_output_name_rule():
         output_name("a.jpg", "b.jpg", "gif")
 
 
-def test_contact_sheet_layout():
-    thumbs = [noise(30, 20, seed=i) for i in range(3)]
+def test_contact_sheet_layout(picture):
+    thumbs = [picture(30, 20, seed=i) for i in range(3)]
     sheet = contact_sheet(
         [("c0.jpg", thumbs[0]), ("bad.jpg", None)],
         [("s0.jpg", thumbs[1]), ("s1.jpg", thumbs[2]), ("s2.jpg", thumbs[0])],

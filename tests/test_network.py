@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from a2k_cli.measures import global_style_loss
 from a2k_cli.model import A2KNet
 from a2k_cli.model.decoder import upsample_conv
-from a2k_cli.train.losses import attention_style_targets, global_style_loss
-from tests.conftest import shared_path
+from a2k_cli.train.losses import attention_style_targets
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_alpha_zero_keeps_content_features_and_weights_blend_styles():
     torch.testing.assert_close(half, mean)
 
 
-def test_attention_style_targets_reproduce_reference():
+def test_attention_style_targets_reproduce_reference(shared_path):
     from safetensors.torch import load_file
 
     ref = load_file(str(shared_path("fixtures", "a2k_reference_vectors.safetensors")))

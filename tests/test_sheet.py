@@ -15,9 +15,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def photo(tmp_path):
+def photo(tmp_path, picture):
     path = tmp_path / "photo.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 90, 3), np.uint8)).save(path)
+    picture(90, 60).save(path)
     return path
 
 

@@ -63,9 +63,9 @@ def test_styles_command_lists_titles_and_the_user_folder(home):
     assert "Hokusai" in table and "starry-night" in table
 
 
-def test_stylize_by_name_and_blend_of_names(tmp_path, tiny_weights, home):
+def test_stylize_by_name_and_blend_of_names(tmp_path, tiny_weights, home, picture):
     photo = tmp_path / "photo.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)).save(photo)
+    picture(56, 40).save(photo)
     common = ["--model", str(tiny_weights), "--size", "64", "--style-size", "64", "-o"]
     one = runner.invoke(app, ["stylize", str(photo), "-s", "starry-night", *common, str(tmp_path)])
     assert one.exit_code == 0, one.output
@@ -77,11 +77,11 @@ def test_stylize_by_name_and_blend_of_names(tmp_path, tiny_weights, home):
     assert unknown.exit_code == 1 and "style: nope: no such file or style name" in unknown.stderr
 
 
-def test_the_python_api_takes_names_and_numpy_arrays(tiny_weights):
+def test_the_python_api_takes_names_and_numpy_arrays(tiny_weights, picture):
     from a2k_cli import Stylizer
 
     stylizer = Stylizer(str(tiny_weights), device="cpu")
-    content = np.random.default_rng(1).integers(0, 256, (48, 64, 3), np.uint8)
+    content = np.array(picture(64, 48, seed=1))
     by_name = stylizer.stylize(content, "water-lilies", size=64, style_size=64)
     assert by_name.size == (64, 48)
     painting = np.asarray(Image.open(builtin_styles()["water-lilies"].path), np.float32) / 255

@@ -15,13 +15,8 @@ from a2k_cli.cli import app
 runner = CliRunner()
 
 
-def picture(width: int, height: int, seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
 @pytest.fixture
-def style(tmp_path):
+def style(tmp_path, picture):
     path = tmp_path / "style.png"
     picture(64, 64, 7).save(path)
     return path
@@ -32,40 +27,36 @@ def run(tiny_weights, *args, input: bytes | None = None):
     return runner.invoke(app, [*cli, "--style-size", "64"], input=input)
 
 
-def one_line_error(result) -> str:
-    assert result.exit_code != 0 and "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
-    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.output
-    return errors[0]
+@pytest.fixture
+def bad_content(picture, truncated_jpeg, huge_png_header):
+    """File name -> what writes that broken content there."""
+    return {
+        "missing.jpg": lambda p: None,
+        "empty.jpg": lambda p: p.write_bytes(b""),
+        "truncated.jpg": truncated_jpeg,
+        "text.jpg": lambda p: p.write_text("just text"),
+        "image.xyz": lambda p: picture(32, 32).save(p, format="PNG"),
+        "tiny.png": lambda p: picture(8, 40).save(p),
+        "bomb.png": lambda p: huge_png_header(p, 100_000, 100_000),
+    }
 
 
-def truncated_jpeg(path):
-    picture(64, 64).save(path)
-    path.write_bytes(path.read_bytes()[:300])
-
-
-def bomb_png(path):
-    from tests.test_imaging import huge_png_header
-
-    huge_png_header(path, 100_000, 100_000)
-
-
-BAD_INPUTS = {
-    "missing.jpg": ("no such file", lambda p: None),
-    "empty.jpg": ("empty file", lambda p: p.write_bytes(b"")),
-    "truncated.jpg": ("cannot decode", truncated_jpeg),
-    "text.jpg": ("not an image", lambda p: p.write_text("just text")),
-    "image.xyz": ("unsupported extension", lambda p: picture(32, 32).save(p, format="PNG")),
-    "tiny.png": ("too small", lambda p: picture(8, 40).save(p)),
-    "bomb.png": ("too large", bomb_png),
-}
-
-
-@pytest.mark.parametrize("name", BAD_INPUTS)
-def test_bad_content_is_one_line_error_and_no_output(tmp_path, tiny_weights, style, name):
-    message, make = BAD_INPUTS[name]
-    make(tmp_path / name)
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("missing.jpg", "no such file"),
+        ("empty.jpg", "empty file"),
+        ("truncated.jpg", "cannot decode"),
+        ("text.jpg", "not an image"),
+        ("image.xyz", "unsupported extension"),
+        ("tiny.png", "too small"),
+        ("bomb.png", "too large"),
+    ],
+)
+def test_bad_content_is_one_line_error_and_no_output(
+    tmp_path, tiny_weights, style, name, message, bad_content, one_line_error
+):
+    bad_content[name](tmp_path / name)
     before = set(tmp_path.iterdir())
     result = run(tiny_weights, tmp_path / name, "--style", style, "-o", tmp_path / "out.png")
     assert message in one_line_error(result)
@@ -77,7 +68,7 @@ def test_bad_content_is_one_line_error_and_no_output(tmp_path, tiny_weights, sty
     "mode, suffix, alpha", [("CMYK", ".jpg", False), ("P", ".png", False),
                             ("L", ".png", False), ("RGBA", ".png", True)]
 )  # fmt: skip
-def test_unusual_modes_are_stylized(tmp_path, tiny_weights, style, mode, suffix, alpha):
+def test_unusual_modes_are_stylized(tmp_path, tiny_weights, style, mode, suffix, alpha, picture):
     source = tmp_path / f"in{suffix}"
     picture(48, 32).convert(mode).save(source)
     result = run(tiny_weights, source, "--style", style, "-o", tmp_path / "out.png")
@@ -93,7 +84,7 @@ def test_sixteen_bit_png(tmp_path, tiny_weights, style):
     assert (tmp_path / "deep_style.png").is_file()  # default: beside the content
 
 
-def test_exif_rotated_photo_keeps_its_orientation(tmp_path, tiny_weights, style):
+def test_exif_rotated_photo_keeps_its_orientation(tmp_path, tiny_weights, style, picture):
     image, source = picture(64, 32), tmp_path / "phone.jpg"
     exif = image.getexif()
     exif[0x0112] = 8  # rotate 90° counter-clockwise on display
@@ -104,7 +95,7 @@ def test_exif_rotated_photo_keeps_its_orientation(tmp_path, tiny_weights, style)
         assert out.size == (32, 64) and out.format == "JPEG"
 
 
-def test_batch_with_a_bad_file_writes_the_rest(tmp_path, tiny_weights, style):
+def test_batch_with_a_bad_file_writes_the_rest(tmp_path, tiny_weights, style, picture):
     contents = tmp_path / "contents"
     contents.mkdir()
     for i in range(3):
@@ -121,7 +112,7 @@ def test_batch_with_a_bad_file_writes_the_rest(tmp_path, tiny_weights, style):
 
 
 def test_too_big_for_free_memory_is_skipped_with_a_size_hint(
-    tmp_path, tiny_weights, style, monkeypatch
+    tmp_path, tiny_weights, style, monkeypatch, picture
 ):
     from a2k_cli import engine
 
@@ -136,7 +127,7 @@ def test_too_big_for_free_memory_is_skipped_with_a_size_hint(
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["small_style.png"]
 
 
-def test_existing_outputs_need_overwrite(tmp_path, tiny_weights, style):
+def test_existing_outputs_need_overwrite(tmp_path, tiny_weights, style, picture):
     picture(64, 40).save(tmp_path / "c.jpg")
     target = tmp_path / "done.png"
     target.write_bytes(b"keep me")
@@ -147,7 +138,7 @@ def test_existing_outputs_need_overwrite(tmp_path, tiny_weights, style):
     assert result.exit_code == 0 and Image.open(target).size == (64, 40)
 
 
-def test_original_size_and_formats(tmp_path, tiny_weights, style):
+def test_original_size_and_formats(tmp_path, tiny_weights, style, picture):
     picture(333, 517).save(tmp_path / "odd.png")
     cli = ["stylize", str(tmp_path / "odd.png"), "--style", str(style), "--size", "0"]
     cli += ["--model", str(tiny_weights), "--style-size", "64", "--format", "webp", "-o", "out"]
@@ -157,7 +148,9 @@ def test_original_size_and_formats(tmp_path, tiny_weights, style):
         assert out.size == (333, 517) and out.format == "WEBP"
 
 
-def test_blended_styles_are_named_and_weighed(tmp_path, tiny_weights, style):
+def test_blended_styles_are_named_and_weighed(
+    tmp_path, tiny_weights, style, picture, one_line_error
+):
     picture(64, 40).save(tmp_path / "c.png")
     other = tmp_path / "other.png"
     picture(64, 64, 3).save(other)
@@ -176,13 +169,17 @@ def test_blended_styles_are_named_and_weighed(tmp_path, tiny_weights, style):
         (["--format", "gif"], "format"),
     ],
 )
-def test_bad_options_are_usage_errors(tmp_path, tiny_weights, style, args, message):
+def test_bad_options_are_usage_errors(
+    tmp_path, tiny_weights, style, args, message, picture, one_line_error
+):
     picture(64, 40).save(tmp_path / "c.png")
     result = run(tiny_weights, tmp_path / "c.png", "--style", style, *args)
     assert result.exit_code == 2 and message in one_line_error(result)
 
 
-def test_one_output_file_for_several_contents_is_a_usage_error(tmp_path, tiny_weights, style):
+def test_one_output_file_for_several_contents_is_a_usage_error(
+    tmp_path, tiny_weights, style, picture, one_line_error
+):
     for name in ("a.png", "b.png"):
         picture(32, 32).save(tmp_path / name)
     result = run(tiny_weights, tmp_path / "a.png", tmp_path / "b.png", "--style", style,
@@ -190,7 +187,7 @@ def test_one_output_file_for_several_contents_is_a_usage_error(tmp_path, tiny_we
     assert result.exit_code == 2 and "folder" in one_line_error(result)
 
 
-def test_bad_style_and_unknown_model(tmp_path, tiny_weights, style):
+def test_bad_style_and_unknown_model(tmp_path, tiny_weights, style, picture, one_line_error):
     picture(64, 40).save(tmp_path / "c.png")
     (tmp_path / "s.jpg").write_bytes(b"")
     result = run(tiny_weights, tmp_path / "c.png", "--style", tmp_path / "s.jpg")
@@ -201,8 +198,10 @@ def test_bad_style_and_unknown_model(tmp_path, tiny_weights, style):
     assert result.exit_code == 1 and "no-such" in one_line_error(result)
 
 
-def test_largest_outputs_are_painted_first_and_reported_in_order(tmp_path, tiny_weights, style):
-    from a2k_cli.cli.stylize import largest_first
+def test_a_folder_paints_in_the_engines_order_and_reports_in_the_given_order(
+    tmp_path, tiny_weights, style, picture, monkeypatch
+):
+    from a2k_cli.engine import Stylizer
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -211,20 +210,24 @@ def test_largest_outputs_are_painted_first_and_reported_in_order(tmp_path, tiny_
         picture(*size).save(folder / name)
     (folder / "e.png").write_text("unreadable: goes last, its read reports it")
     names = [*sizes, "e.png"]
-    items = [((folder / n, tmp_path / f"o_{n}"), n) for n in names]
-    # enlarged to --size 64 every longer side becomes 64: (64, 32) and (32, 64) tie, in order
-    enlarged = ["b.png", "a.png", "c.png", "d.png", "e.png"]
-    assert [n for _, n in largest_first(items, 64, upscale=True)] == enlarged
-    as_they_are = ["b.png", "d.png", "a.png", "c.png", "e.png"]
-    assert [n for _, n in largest_first(items, 64, upscale=False)] == as_they_are
-    assert [n for _, n in largest_first(items, 0, upscale=True)] == as_they_are
+    painted: list[tuple[int, int]] = []
+    paint = Stylizer.paint
+
+    def spy(self, images, *args, **kwargs):
+        painted.extend(image.size for image in images)
+        yield from paint(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Stylizer, "paint", spy)
     result = run(tiny_weights, folder, "--style", style, "-o", tmp_path / "out", "--json")
     summary = json.loads(result.stdout)
     assert (summary["written"], summary["failed"]) == (4, 1)
+    assert painted == [(64, 64), (30, 60), (40, 20), (20, 40)]  # header sizes, largest first
     assert [item["content"] for item in summary["items"]] == [str(folder / n) for n in names]
 
 
-def test_size_caps_the_longer_side_and_enlarges_only_when_asked(tmp_path, tiny_weights, style):
+def test_size_caps_the_longer_side_and_enlarges_only_when_asked(
+    tmp_path, tiny_weights, style, picture
+):
     small, large = tmp_path / "small.png", tmp_path / "large.png"
     picture(48, 32).save(small)
     picture(96, 80).save(large)
@@ -239,7 +242,9 @@ def test_size_caps_the_longer_side_and_enlarges_only_when_asked(tmp_path, tiny_w
         assert Image.open(target).size == expected
 
 
-def test_a_folder_goes_to_a_new_folder_and_a_rerun_never_paints_outputs(tmp_path, tiny_weights):
+def test_a_folder_goes_to_a_new_folder_and_a_rerun_never_paints_outputs(
+    tmp_path, tiny_weights, picture
+):
     photos = tmp_path / "photos"
     photos.mkdir()
     picture(48, 32).save(photos / "a.png")
@@ -263,7 +268,9 @@ def test_a_folder_goes_to_a_new_folder_and_a_rerun_never_paints_outputs(tmp_path
     assert str(photos / "a_s@0.25+t@0.75.png") in weighted.stdout  # says where it went
 
 
-def test_dash_reads_standard_input_and_writes_standard_output(tmp_path, tiny_weights, style):
+def test_dash_reads_standard_input_and_writes_standard_output(
+    tmp_path, tiny_weights, style, picture
+):
     import io
 
     source = tmp_path / "in.jpg"
@@ -282,7 +289,7 @@ def test_dash_reads_standard_input_and_writes_standard_output(tmp_path, tiny_wei
 
 
 def test_precision_bf16_paints_close_to_fp32_and_bad_values_are_one_line(
-    tmp_path, tiny_weights, style
+    tmp_path, tiny_weights, style, picture, one_line_error
 ):
     source = tmp_path / "in.png"
     picture(48, 32).save(source)
@@ -298,7 +305,9 @@ def test_precision_bf16_paints_close_to_fp32_and_bad_values_are_one_line(
         assert refused.exit_code == 1 and message in one_line_error(refused)
 
 
-def test_torchrun_shares_a_folder_between_processes_with_one_summary(tmp_path, tiny_weights, style):
+def test_torchrun_shares_a_folder_between_processes_with_one_summary(
+    tmp_path, tiny_weights, style, picture
+):
     import os
     import subprocess
     import sys

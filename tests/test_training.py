@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from a2k_cli.measures import global_style_loss
 from a2k_cli.model.encoder import Encoder
-from a2k_cli.train.data import is_validation, scan_images
-from a2k_cli.train.losses import (
-    attention_style_loss,
-    attention_style_targets,
-    global_style_loss,
-    total_variation,
-)
+from a2k_cli.train.config import DistillConfig, TrainConfig, write_config
+from a2k_cli.train.data import scan_images, split
+from a2k_cli.train.distill import Distiller
+from a2k_cli.train.losses import attention_style_loss, attention_style_targets, total_variation
 from a2k_cli.train.objective import StyleTransferObjective
-from a2k_cli.train.trainer import TrainConfig, Trainer, lr_factor
+from a2k_cli.train.trainer import Trainer, lr_factor
 from a2k_cli.weights import load
 from tests.conftest import ROOT
 
@@ -54,13 +56,16 @@ def test_scan_skips_and_counts_unreadable_tiny_and_foreign_files(tmp_path):
     assert skipped == 3  # broken, empty, tiny; .txt is not an image extension
 
 
-def test_validation_split_is_stable_and_about_the_requested_share(tmp_path):
-    from pathlib import Path
-
-    names = [Path(f"{i:06d}.jpg") for i in range(2000)]
-    share = sum(is_validation(n, 5) for n in names) / len(names)
-    assert 0.03 < share < 0.07
-    assert [is_validation(n, 5) for n in names[:50]] == [is_validation(n, 5) for n in names[:50]]
+def test_validation_split_depends_on_the_file_name_alone_and_holds_out_the_share():
+    files = [Path("photos") / f"{i:06d}.jpg" for i in range(2000)]
+    held = split(files, 5, True)
+    assert 0.03 < len(held) / len(files) < 0.07
+    assert sorted(held + split(files, 5, False)) == files  # every file on exactly one side
+    # a file keeps its side whatever else the folder holds, in any order, wherever it lives
+    some = random.Random(0).sample(files, 300)
+    moved = [Path("elsewhere") / "deeper" / f.name for f in some]
+    assert {f.name for f in split(moved, 5, True)} == {f.name for f in held if f in some}
+    assert split(files, 0, True) == [] and split(files, 100, True) == files
 
 
 def test_lr_schedule_is_constant_then_decays_to_a_thirtieth():
@@ -163,25 +168,35 @@ def test_total_variation_is_zero_on_flat_images_and_counts_in_the_objective(tiny
     assert total.item() == pytest.approx(plain.item() + 500 * terms["tv"].item(), rel=1e-5)
 
 
+def signal_at(step: int, signum: int):
+    """An on_step callback that sends this process `signum` once `step` is done, as Ctrl-C
+    (SIGINT) or `kill` (SIGTERM) would."""
+
+    def on_step(done, record):
+        if done == step:
+            os.kill(os.getpid(), signum)
+
+    return on_step
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
 def test_interrupt_then_resume_matches_an_uninterrupted_run(folders, tmp_path, encoder_file):
-    straight = Trainer(tiny_config(folders, tmp_path / "a", encoder=encoder_file))
+    # the colour term draws random projections: the RNG states must come back too
+    tiny = dict(encoder=encoder_file, lambda_colour=10.0)
+    straight = Trainer(tiny_config(folders, tmp_path / "a", **tiny))
     straight.run()
-
-    def stop_at_two(step, record):
-        if step == 2:
-            raise KeyboardInterrupt
-
-    first = Trainer(tiny_config(folders, tmp_path / "b", encoder=encoder_file))
-    summary = first.run(stop_at_two)
+    first = Trainer(tiny_config(folders, tmp_path / "b", **tiny))
+    summary = first.run(signal_at(2, signal.SIGINT))
     assert summary["interrupted"] and summary["steps"] == 2
     assert not (tmp_path / "b" / "model.safetensors").exists()
-    resumed = Trainer(tiny_config(folders, tmp_path / "b", encoder=encoder_file), resume=True)
+    resumed = Trainer(tiny_config(folders, tmp_path / "b", **tiny), resume=True)
     assert resumed.step == 2
     resumed.run()
-    for (name, a), (_, b) in zip(
-        straight.net.state_dict().items(), resumed.net.state_dict().items()
-    ):
-        assert torch.equal(a, b), name
+    assert_same_weights(straight.model, resumed.model)
 
 
 def test_cli_refuses_bad_folders_and_resume_without_checkpoint(tmp_path):
@@ -225,49 +240,79 @@ def test_two_process_gloo_run_keeps_ranks_in_sync_and_only_rank0_writes(
     assert json.loads(load(run / "model.safetensors").meta["training"])["batch"] == 4
 
 
-def test_distill_learns_the_teacher_and_resumes(tmp_path, tiny_weights):
-    """A few steps toward a (random) teacher lower the error; a longer second call resumes."""
-    from safetensors import safe_open
+@pytest.fixture()
+def teacher_file(tmp_path, tiny_weights):
     from safetensors.torch import save_file
-
-    from a2k_cli.train.distill import DistillConfig, distill
 
     teacher = tmp_path / "teacher.safetensors"
     state = load(tiny_weights).encoder.state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, str(teacher))
-    images = write_images(tmp_path / "imgs", 6, size=(96, 96))
-    cfg = DistillConfig(
-        teacher=str(teacher), data=(str(images),), out=str(tmp_path / "d"), steps=20, batch=2,
-        crop=64, load=80, val_percent=0, save_every=10, workers=0,
+    return str(teacher)
+
+
+def tiny_distill(teacher, images, out, **overrides) -> DistillConfig:
+    cfg = dict(
+        teacher=teacher, data=[str(images)], out=str(out), steps=20, batch=2, crop=64, load=80,
+        val_percent=0, save_every=10, workers=0, device="cpu",
     )  # fmt: skip
-    first = distill(cfg)
+    return DistillConfig(**(cfg | overrides))
+
+
+def test_distill_learns_the_teacher_and_a_resume_lengthens_it(tmp_path, teacher_file):
+    """A few steps toward a (random) teacher lower the error; a resumed run goes further."""
+    from safetensors import safe_open
+
+    images = write_images(tmp_path / "imgs", 6, size=(96, 96))
+    cfg = tiny_distill(teacher_file, images, tmp_path / "d")
+    first = Distiller(cfg).run()
     log = [json.loads(line) for line in (tmp_path / "d" / "log.jsonl").read_text().splitlines()]
-    assert log[-1]["loss"] < log[0]["loss"]
+    assert log[-1]["loss"] < log[0]["loss"] and len(log[0]["levels"]) == 5
     errors = first["val_relative_error"]
-    assert first["steps"] == 20 and len(errors) == 5
+    assert first["steps"] == 20 and len(errors) == 5 and first["skipped_images"] == 0
     assert all(0 < e < float("inf") for e in errors.values())
-    cfg.steps = 30
-    assert distill(cfg)["steps"] == 30
-    assert len((tmp_path / "d" / "log.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(ValueError, match="already holds a run"):
+        Distiller(cfg)
+    assert Distiller(replace(cfg, steps=24), resume=True).run()["steps"] == 24
+    assert len((tmp_path / "d" / "log.jsonl").read_text().splitlines()) == 24
     with safe_open(str(tmp_path / "d" / "encoder.safetensors"), framework="pt") as f:
         assert f.metadata()["kind"] == "encoder" and "conv51.weight" in f.keys()
+        assert json.loads(f.metadata()["distillation"])["steps"] == 24
+
+
+def test_sigterm_stops_distill_after_the_step_and_a_resume_matches_an_uninterrupted_run(
+    tmp_path, teacher_file
+):
+    images = write_images(tmp_path / "imgs", 6, size=(96, 96))
+    for i in range(4):  # headers intact, bodies cut: found by the scan, not decodable
+        images.joinpath(f"broken{i}.png").write_bytes(
+            images.joinpath("img000.png").read_bytes()[:200]
+        )
+    straight = Distiller(tiny_distill(teacher_file, images, tmp_path / "a", steps=4))
+    expected = straight.run()
+    stopped = Distiller(tiny_distill(teacher_file, images, tmp_path / "b", steps=4))
+    summary = stopped.run(signal_at(2, signal.SIGTERM))
+    assert summary["interrupted"] and summary["steps"] == 2
+    assert not (tmp_path / "b" / "encoder.safetensors").exists()
+    checkpoint = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 2 and "rng" in checkpoint
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back
+    resumed = Distiller(tiny_distill(teacher_file, images, tmp_path / "b", steps=4), resume=True)
+    assert resumed.step == 2
+    again = resumed.run()
+    assert_same_weights(straight.model, resumed.model)
+    assert again["skipped_images"] == expected["skipped_images"] > 0  # the broken file, counted
 
 
 def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
     """`init` replaces the random student, so a near-zero lr leaves the given encoder as is."""
     from safetensors.torch import load_file, save_file
 
-    from a2k_cli.train.distill import DistillConfig, distill
-
     start = {k: v.contiguous() for k, v in load(tiny_weights).encoder.state_dict().items()}
     save_file(start, str(tmp_path / "teacher.safetensors"))
     images = write_images(tmp_path / "imgs", 4, size=(96, 96))
-    cfg = DistillConfig(
-        teacher=str(tmp_path / "teacher.safetensors"), data=(str(images),), out=str(tmp_path / "d"),
-        steps=10, batch=2, crop=64, load=80, lr=1e-12, val_percent=0, workers=0,
-        init=str(tmp_path / "teacher.safetensors"),
-    )  # fmt: skip
-    summary = distill(cfg)
+    teacher = str(tmp_path / "teacher.safetensors")
+    cfg = tiny_distill(teacher, images, tmp_path / "d", steps=10, lr=1e-12, init=teacher)
+    summary = Distiller(cfg).run()
     assert max(summary["val_relative_error"].values()) < 1e-8  # student == teacher
     end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
     assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())
@@ -343,3 +388,76 @@ def test_train_json_prints_the_summary_alone_on_stdout(folders, tmp_path, encode
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["steps"] == 2 and summary["model"] == str(tmp_path / "r" / "model.safetensors")
+
+
+def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+    from a2k_cli.train.config import SettingsError
+
+    contents, styles = folders
+    args = ["train", "--data", str(contents), "--styles", str(styles)]
+    for option, value in (
+        ("--lattice-periods", "2,3"),
+        ("--lattice-periods", "x"),
+        ("--crop", "96"),
+    ):
+        result = CliRunner().invoke(app, [*args, option, value])
+        assert result.exit_code == 2 and f"{option} must be" in result.output, result.output
+    with pytest.raises(SettingsError, match="--upsample must be nearest or bilinear"):
+        TrainConfig(data=str(contents), styles=str(styles), out="x", upsample="cubic")
+
+
+def test_resume_refuses_to_change_the_recipe_in_both_commands(tmp_path, folders, teacher_file):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    runner = CliRunner()
+    contents, styles = folders
+    runs = {
+        "train": TrainConfig(data=str(contents), styles=str(styles), out=str(tmp_path / "t")),
+        "distill": DistillConfig(
+            teacher=teacher_file, data=[str(contents)], out=str(tmp_path / "d")
+        ),
+    }
+    for command, cfg in runs.items():
+        Path(cfg.out).mkdir()
+        write_config(cfg, cfg.out)
+        Path(cfg.out, "checkpoint.pt").write_bytes(b"not read before the options are checked")
+        resume = [command, "--resume", cfg.out]
+        changed = runner.invoke(app, [*resume, "--lr", "1", "--load-size", "300", "--steps", "9"])
+        assert changed.exit_code == 2, changed.output
+        refused = changed.output.split("cannot change")[0]
+        assert "--lr" in refused and "--load-size" in refused and "--steps" not in refused
+        assert json.loads(Path(cfg.out, "config.json").read_text())["steps"] == cfg.steps
+        # the run's own values are no change, and a new length is fine: on to the checkpoint
+        same = runner.invoke(app, [*resume, "--lr", str(cfg.lr), "--steps", "9", "--device", "cpu"])
+        assert same.exit_code == 1 and "cannot read checkpoint" in same.output, same.output
+        assert json.loads(Path(cfg.out, "config.json").read_text())["steps"] == 9
+
+
+def test_an_interrupted_distill_says_how_to_resume_and_continues(
+    tmp_path, teacher_file, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    images = write_images(tmp_path / "imgs", 4, size=(96, 96))
+    out = tmp_path / "d"
+    args = ["distill", "--teacher", teacher_file, "--data", str(images), "--out", str(out)]
+    args += ["--steps", "3", "--batch", "2", "--crop", "64", "--load-size", "80", "--workers", "0"]
+    with monkeypatch.context() as patch:  # Ctrl-C during step 1
+        stop = lambda self: os.kill(os.getpid(), signal.SIGINT) or {}  # noqa: E731
+        patch.setattr(Distiller, "after_step", stop)
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 130, result.output
+    assert f"interrupted at step 1; resume with --resume {out}" in result.output
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "already holds a run" in again.output
+    resumed = CliRunner().invoke(app, ["distill", "--resume", str(out), "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads(resumed.stdout)
+    assert summary["steps"] == 3 and summary["encoder"] == str(out / "encoder.safetensors")

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 from a2k_cli import video
@@ -17,17 +16,19 @@ from a2k_cli.cli import app
 from a2k_cli.temporal import FlickerMeter, Stabilizer
 
 runner = CliRunner()
-FFMPEG = video.imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def ffmpeg(*args: str) -> None:
-    subprocess.run([FFMPEG, "-y", "-v", "error", "-nostdin", *args], check=True)
+@pytest.fixture(scope="session")
+def audio_md5(ffmpeg_exe):
+    """`audio_md5(path)`: checksum of the audio packets as stored; equal means the stream was
+    copied unchanged."""
 
+    def checksum(path: Path) -> str:
+        args = [ffmpeg_exe, "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy"]
+        done = subprocess.run([*args, "-f", "md5", "-"], capture_output=True, text=True, check=True)
+        return done.stdout.strip()
 
-def audio_md5(path: Path) -> str:
-    """Checksum of the audio packets as stored: equal means the stream was copied unchanged."""
-    args = [FFMPEG, "-v", "error", "-i", str(path), "-map", "0:a", "-c", "copy", "-f", "md5", "-"]
-    return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    return checksum
 
 
 def probe(path: Path) -> tuple[video.Clip, int]:
@@ -36,7 +37,7 @@ def probe(path: Path) -> tuple[video.Clip, int]:
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
+def clip(tmp_path_factory, ffmpeg) -> Path:
     """16 frames of a moving test pattern at 10 fps, 128x72, with a 440 Hz AAC sound track."""
     path = tmp_path_factory.mktemp("clip") / "clip.mp4"
     ffmpeg(
@@ -48,10 +49,9 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory) -> Path:
+def style(tmp_path_factory, picture) -> Path:
     path = tmp_path_factory.mktemp("style") / "waves.png"
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(path)
+    picture(64, 64).save(path)
     return path
 
 
@@ -64,8 +64,8 @@ class Negative:
         self.calls = 0
         self.interrupt_at = interrupt_at
 
-    def style_state(self, style, style_size=512):
-        return [(style, 1.0)]
+    def encode_style(self, style, style_size=512):
+        return style
 
     def batch_size(self, pixels):
         return 2
@@ -73,14 +73,15 @@ class Negative:
     def check_size(self, height, width, batch=1):
         pass
 
-    def stylize_batch(self, images, styles, *, alpha=1.0, preserve_color=False):
+    def render(self, images, styles, *, alpha=1.0, preserve_color=False):
         self.calls += 1
         if self.calls == self.interrupt_at:
             raise KeyboardInterrupt
-        return 1 - images
+        for _ in styles:
+            yield 1 - images
 
 
-def test_frames_rate_size_and_audio_survive(clip, style, tiny_weights, tmp_path):
+def test_frames_rate_size_and_audio_survive(clip, style, tiny_weights, tmp_path, audio_md5):
     out = tmp_path / "out.mp4"
     args = ["video", str(clip), "--style", str(style), "-o", str(out), "--size", "64"]
     result = runner.invoke(app, [*args, "--model", str(tiny_weights), "--device", "cpu"])
@@ -106,10 +107,9 @@ def test_default_name_no_overwrite_and_time_span(clip, style, tiny_weights, tmp_
     assert runner.invoke(app, [*args, "--overwrite", "--no-stabilize"]).exit_code == 0
 
 
-def test_gif_input_with_odd_size_is_cropped_to_even(tmp_path):
+def test_gif_input_with_odd_size_is_cropped_to_even(tmp_path, picture):
     gif = tmp_path / "odd.gif"
-    rng = np.random.default_rng(1)
-    frames = [Image.fromarray(rng.integers(0, 256, (61, 97, 3), dtype=np.uint8)) for _ in range(6)]
+    frames = [picture(97, 61, seed) for seed in range(6)]
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
     report = video.stylize_video(gif, tmp_path / "odd.mp4", Negative(), "style")
     assert (report.frames, report.size, report.fps, report.audio) == (6, (96, 60), 10.0, "none")
@@ -117,7 +117,7 @@ def test_gif_input_with_odd_size_is_cropped_to_even(tmp_path):
     assert count == 6 and (made.width, made.height) == (96, 60)
 
 
-def test_audio_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path):
+def test_audio_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path, ffmpeg):
     avi = tmp_path / "pcm.avi"
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc2=size=64x64:rate=10", "-f", "lavfi", "-i", "sine",
@@ -207,7 +207,7 @@ def test_ctrl_c_is_one_line_and_exit_130(clip, style, tiny_weights, tmp_path, mo
     assert list(tmp_path.iterdir()) == []
 
 
-def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[Path, str]]:
+def bad_inputs(folder: Path, clip: Path, ffmpeg) -> dict[str, tuple[Path, str]]:
     """name -> (input file, what the error must say)."""
     text = folder / "notes.mp4"
     text.write_text("not a video\n")
@@ -227,8 +227,10 @@ def bad_inputs(folder: Path, clip: Path) -> dict[str, tuple[Path, str]]:
 
 
 @pytest.mark.parametrize("case", ["text", "empty", "truncated", "audio only", "missing"])
-def test_bad_input_fails_in_one_line_and_leaves_nothing(case, clip, style, tiny_weights, tmp_path):
-    source, message = bad_inputs(tmp_path, clip)[case]
+def test_bad_input_fails_in_one_line_and_leaves_nothing(
+    case, clip, style, tiny_weights, tmp_path, ffmpeg
+):
+    source, message = bad_inputs(tmp_path, clip, ffmpeg)[case]
     before = sorted(tmp_path.iterdir())
     args = ["video", str(source), "--style", str(style), "--model", str(tiny_weights)]
     result = runner.invoke(app, [*args, "--device", "cpu"])

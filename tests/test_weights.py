@@ -18,7 +18,6 @@ from a2k_cli.weights import (
     read_metadata,
     save,
 )
-from tests.conftest import shared_path
 
 
 def test_round_trip_keeps_every_tensor_and_metadata(tmp_path):
@@ -114,7 +113,7 @@ def test_import_official_converts_state_dicts_with_official_keys(tmp_path):
     }
 
 
-def test_import_official_with_the_authors_relu3_file(tmp_path):
+def test_import_official_with_the_authors_relu3_file(tmp_path, shared_path):
     real = shared_path("fixtures", "official_latest_net_A2K.pth")
     net = A2KNet.from_preset("paper")
     fake_official_files(tmp_path, net)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from a2k_cli import __version__
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, ProgressColumn
 
 app = typer.Typer(
     name="a2k",
@@ -45,6 +49,51 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print a one-line error and exit: bad input never shows a traceback."""
     print_error("error", message)
     raise typer.Exit(code)
+
+
+def exists_message(target: Path) -> str:
+    return f"{target} exists; pass --overwrite to replace it"
+
+
+def output_problem(target: Path, overwrite: bool, source: Path | None = None) -> str | None:
+    """Why `target` must not be written (it would replace `source`, or exists without
+    --overwrite), in the wording every command uses; None when it may be written."""
+    if source is not None and target.resolve() == source.resolve():
+        return f"{target}: the output would replace the input"
+    if target.exists() and not overwrite:
+        return exists_message(target)
+    return None
+
+
+def make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents), or exit with a one-line error."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{folder}: cannot create the output folder ({exc.strerror or exc})")
+
+
+def progress_bar(label: str, *columns: ProgressColumn, quiet: bool = False) -> Progress:
+    """The progress bar every command shows on stderr (stdout stays for results): label,
+    bar, done/total, then `columns` (default: time remaining); gone when finished."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    shown = columns or (TimeRemainingColumn(),)
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *shown,
+        console=err_console,
+        transient=True,
+        disable=quiet,
+    )
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ which is the rule `a2k eval` uses to match outputs to their sources.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 import typer
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, err_console, fail, one_line
+from a2k_cli.cli.app import (
+    app,
+    exists_message,
+    fail,
+    make_folder,
+    one_line,
+    progress_bar,
+)
 from a2k_cli.cli.batch import (
     EXISTS,
     KEPT,
@@ -28,6 +36,7 @@ from a2k_cli.cli.batch import (
     open_stylizer,
     report_failure,
 )
+from a2k_cli.cli.shards import gather, my_share, rank_and_world, shard_device
 
 SHEET = "grid.png"  # rebuilt on every run from all pairs, old and new
 
@@ -106,10 +115,7 @@ def grid(
 
     if not contents_dir.exists():
         fail(f"{contents_dir}: no such file or folder", code=2)
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{output}: cannot create the output folder ({exc.strerror or exc})")
+    make_folder(output)
     sheet_path = output / SHEET
     try:
         style_paths = resolve_styles_folder(styles_dir)
@@ -117,12 +123,12 @@ def grid(
         fail(str(exc), code=2)
 
     tic = time.perf_counter()
-    stylizer = open_stylizer(model, device, precision)
-    results: list[ItemResult] = []
-    styles = readable(style_paths, results, "style")
+    stylizer = open_stylizer(model, shard_device(device), precision)
+    style_failures: list[ItemResult] = []
+    styles = readable(style_paths, style_failures, "style")
     if not styles:
         fail(f"{styles_dir}: no readable style images")
-    encoded = [stylizer.style_state(loaded.rgb, style_size) for _, loaded in styles]
+    encoded = [stylizer.encode_style(loaded.rgb, style_size) for _, loaded in styles]
     content_paths = image_files(contents_dir)
     if not content_paths:
         fail(f"{contents_dir}: no content images")
@@ -134,35 +140,30 @@ def grid(
             code=2,
         )
 
-    rows: list[tuple[str, object]] = []
-    tiles: list[list] = []
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = (TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    rank, _ = rank_and_world()
+    mine = my_share(len(content_paths))  # under torchrun: this process's rows
+    rows: list[tuple[str, Any]] = [(content.name, None) for content in content_paths]
+    tiles: list[list] = [[None] * len(styles) for _ in content_paths]
+    keyed: list[tuple[tuple[int, int], ItemResult]] = []  # ((content, style), result)
     try:
-        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-            task = bar.add_task("grid", total=len(content_paths))
-            for content in content_paths:
-                row: list = [None] * len(styles)
-                tiles.append(row)
-                loaded = readable([content], results, "content")
-                rows.append((content.name, loaded[0][1].rgb if loaded else None))
+        with progress_bar("grid", quiet=as_json or rank > 0) as bar:
+            task = bar.add_task("grid", total=len(mine))
+            for i in mine:
+                content, row = content_paths[i], tiles[i]
+                unreadable: list[ItemResult] = []
+                loaded = readable([content], unreadable, "content")
+                keyed += [((i, -1), item) for item in unreadable]
                 if not loaded:
                     bar.advance(task)
                     continue
+                rows[i] = (content.name, loaded[0][1].rgb)
                 pairs = [
                     ItemResult(
                         str(content), str(path), str(output / output_name(content, path, fmt))
                     )
                     for path, _ in styles
                 ]
-                results.extend(pairs)
+                keyed += [((i, j), pair) for j, pair in enumerate(pairs)]
                 todo = [
                     j for j, pair in enumerate(pairs) if overwrite or not Path(pair.output).exists()
                 ]
@@ -170,16 +171,17 @@ def grid(
                     if j not in todo:
                         row[j] = kept_tile(pair, tile)
                 try:
-                    painted = list(  # painted here, so that a failure is caught here
-                        stylizer.stylize_styles(
-                            loaded[0][1].rgb,
+                    painted = [  # painted here, so that a failure is caught here
+                        image
+                        for _, _, image in stylizer.paint(
+                            [loaded[0][1].rgb],
                             [encoded[j] for j in todo],
                             alpha=alpha,
                             preserve_color=preserve_color,
                             size=size,
                             upscale=upscale,
                         )
-                    )
+                    ]
                 except (RuntimeError, ValueError, ImageError) as exc:
                     for j in todo:
                         report_failure(pairs[j], f"{content}: {one_line(exc)}")
@@ -194,9 +196,7 @@ def grid(
                             overwrite=overwrite,
                         )
                     except FileExistsError:  # written by another process since the check
-                        report_failure(
-                            pairs[j], f"{pairs[j].output} exists; pass --overwrite", EXISTS
-                        )
+                        report_failure(pairs[j], exists_message(pairs[j].output), EXISTS)
                         continue
                     except OSError as exc:
                         report_failure(
@@ -207,11 +207,42 @@ def grid(
                     row[j] = thumbnail(image, tile)
                 bar.advance(task)
     except KeyboardInterrupt:  # each pair is written whole or not at all
-        done = sum(r.status == WRITTEN for r in results)
+        done = sum(r.status == WRITTEN for _, r in keyed)
         fail(f"interrupted: {done} pairs written; grid.png not written", code=130)
-    labels = [(path.name, loaded.rgb) for path, loaded in styles]
-    try:
-        write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=True)
-    except OSError as exc:
-        fail(f"{sheet_path}: cannot write ({exc.strerror or exc})")
-    finish(results, time.perf_counter() - tic, as_json, {"sheet": str(sheet_path)})
+    results = style_failures + gather(keyed)  # every process read the same styles
+    if rank == 0:
+        others = [i for i in range(len(content_paths)) if i not in set(mine)]
+        fill_from_disk(others, content_paths, results, styles, rows, tiles, tile)
+        labels = [(path.name, loaded.rgb) for path, loaded in styles]
+        try:
+            write_image(contact_sheet(rows, labels, tiles, tile), sheet_path, overwrite=True)
+        except OSError as exc:
+            fail(f"{sheet_path}: cannot write ({exc.strerror or exc})")
+    seconds = time.perf_counter() - tic
+    finish(results, seconds, as_json, {"sheet": str(sheet_path)}, quiet=rank > 0)
+
+
+def fill_from_disk(
+    indices: list[int],
+    content_paths: list[Path],
+    results: list[ItemResult],
+    styles: list[tuple[Path, Any]],
+    rows: list[tuple[str, Any]],
+    tiles: list[list],
+    tile: int,
+) -> None:
+    """The sheet's rows that other processes painted (under torchrun), read back from the
+    files they wrote; a row or tile that cannot be read stays blank."""
+    from a2k_cli.imaging import ImageError, read_image
+
+    column = {str(path): j for j, (path, _) in enumerate(styles)}
+    for i in indices:
+        content = content_paths[i]
+        try:
+            rows[i] = (content.name, read_image(content).rgb)
+        except ImageError:
+            continue
+        for pair in results:
+            if pair.content == str(content) and pair.status in (WRITTEN, KEPT) and pair.output:
+                with contextlib.suppress(ImageError):
+                    tiles[i][column[pair.style]] = thumbnail(read_image(pair.output).rgb, tile)

@@ -25,19 +25,22 @@ def shard_device(device: str) -> str:
     return f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"
 
 
-def gather(items: list[Any]) -> list[Any]:
-    """Every process's share, back in the order the items were dealt (item i went to rank
-    i % world); the identity for a plain run."""
+def my_share(count: int) -> list[int]:
+    """Indices of the items (of `count`) this process paints: every WORLD_SIZE-th from RANK."""
     rank, world = rank_and_world()
-    if world == 1:
-        return items
-    import torch.distributed as dist
+    return list(range(rank, count, world))
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    shares: list[list[Any]] = [[] for _ in range(world)]
-    dist.all_gather_object(shares, items)
-    dealt = []
-    for i in range(sum(len(share) for share in shares)):
-        dealt.append(shares[i % world][i // world])
-    return dealt
+
+def gather(keyed: list[tuple[Any, Any]]) -> list[Any]:
+    """Every process's (key, item) pairs merged, the items in key order (the order the
+    items were dealt in); a plain run just sorts its own."""
+    _, world = rank_and_world()
+    if world > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("gloo")
+        shares: list[Any] = [None] * world
+        dist.all_gather_object(shares, keyed)
+        keyed = [pair for share in shares for pair in share]
+    return [item for _, item in sorted(keyed, key=lambda pair: pair[0])]

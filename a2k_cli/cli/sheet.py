@@ -11,7 +11,15 @@ from pathlib import Path
 import typer
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
+from a2k_cli.cli.app import (
+    app,
+    console,
+    fail,
+    one_line,
+    output_problem,
+    plain,
+    progress_bar,
+)
 from a2k_cli.cli.batch import check_options, open_stylizer
 
 
@@ -51,8 +59,8 @@ def sheet(
     from a2k_cli.styles import StyleNotFoundError, named_styles, resolve_style
 
     target = output or photo.with_name(f"{photo.stem}_sheet.jpg")
-    if target.exists() and not overwrite:
-        fail(f"{target} exists; pass --overwrite to replace it")
+    if problem := output_problem(target, overwrite, photo):
+        fail(problem)
     known = named_styles()
     try:
         chosen = [resolve_style(s) for s in style] if style else [s.path for s in known.values()]
@@ -67,16 +75,13 @@ def sheet(
 
     tic = time.perf_counter()
     stylizer = open_stylizer(model, device, precision)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     items = [("original", photo.name, content, None)]
-    columns_shown = (TextColumn("painting"), BarColumn(), MofNCompleteColumn())
     try:
-        encoded = [stylizer.style_state(p, style_size) for p in paintings]  # decoded once
-        with Progress(*columns_shown, console=err_console, transient=True, disable=as_json) as bar:
+        encoded = [stylizer.encode_style(p, style_size) for p in paintings]  # decoded once
+        with progress_bar("painting", quiet=as_json) as bar:
             task = bar.add_task("sheet", total=len(chosen))
-            painted = stylizer.stylize_styles(content, encoded, alpha=alpha, size=size)
-            for path, painting, image in zip(chosen, paintings, painted):
+            painted = stylizer.paint([content], encoded, alpha=alpha, size=size)
+            for path, painting, (_, _, image) in zip(chosen, paintings, painted):
                 about = by_path.get(path)
                 title = about.title if about else path.stem
                 credit = ", ".join(filter(None, (about.artist, about.date))) if about else path.name

@@ -8,7 +8,6 @@ the images directly inside them (not recursive), except images a2k wrote.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -18,9 +17,19 @@ from typing import TYPE_CHECKING
 import typer
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, err_console, fail, one_line
+from a2k_cli.cli.app import (
+    app,
+    err_console,
+    exists_message,
+    fail,
+    make_folder,
+    one_line,
+    output_problem,
+    progress_bar,
+)
 from a2k_cli.cli.batch import (
     EXISTS,
+    FAILED,
     WRITTEN,
     ItemResult,
     check_options,
@@ -29,15 +38,14 @@ from a2k_cli.cli.batch import (
     report_failure,
     style_blend,
 )
-from a2k_cli.cli.shards import gather, rank_and_world, shard_device
+from a2k_cli.cli.shards import gather, my_share, rank_and_world, shard_device
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from concurrent.futures import Executor
 
-    from a2k_cli.engine import Stylizer, WeightedStyles
+    from a2k_cli.engine import EncodedStyle, Stylizer
 
-CHUNK = 8  # contents read ahead per engine call, so equal sizes can share a batch
 STDIO = Path("-")  # a content or output of `-`: standard input or output
 
 
@@ -104,10 +112,7 @@ def plan_outputs(
             fail(f"-o {output} does not match --format {fmt}", code=2)
         return [(files[0], output)]
     for folder in dict.fromkeys(folders):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            fail(f"{folder}: cannot create the output folder ({exc.strerror or exc})")
+        make_folder(folder)
     names = [output_name(f, styles, fmt or "png", weights) for f in files]
     return [(f, folder / name) for f, folder, name in zip(files, folders, names)]
 
@@ -165,103 +170,68 @@ def stylize(
         blend = [(read_image(path).rgb, weight) for path, weight in blend]
     except ImageError as exc:
         fail(f"style: {exc}")
-    rank, world = rank_and_world()
-    jobs = jobs[rank::world]  # under torchrun: this process's share (see cli/shards.py)
+    rank, _ = rank_and_world()
+    share = my_share(len(jobs))  # under torchrun: this process's share (see cli/shards.py)
+    jobs = [jobs[i] for i in share]
     stylizer = open_stylizer(model, shard_device(device), precision)
     try:
-        styles = stylizer.style_state(blend, style_size)
+        encoded = stylizer.encode_style(blend, style_size)
     except ValueError as exc:
         fail(f"style: {exc}")
     label = "+".join(p.name for p in style)
     results = [ItemResult(str(c), label, str(t)) for c, t in jobs]
     suffix = format_suffix(fmt or "png")
-    run = Run(stylizer, styles, alpha, preserve_color, size, upscale, quality, overwrite, suffix)
+    run = Run(stylizer, encoded, alpha, preserve_color, size, upscale, quality, overwrite, suffix)
     try:
         paint_all(run, list(zip(jobs, results)), quiet=len(jobs) == 1 or as_json or rank > 0)
     except KeyboardInterrupt:  # outputs already handed to the writer were finished, whole
         done = sum(r.status == WRITTEN for r in results)
         fail(f"interrupted: {done} of {len(results)} outputs written, the rest not", code=130)
-    results = gather(results)
+    results = gather(list(zip(share, results)))
     seconds = time.perf_counter() - tic
     finish(results, seconds, as_json, to_stderr=piped, quiet=rank > 0)
 
 
 def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet: bool) -> None:
-    """Paint every (content, target) in chunks; outputs are encoded and saved on a thread
-    while the next contents paint."""
+    """Paint every (content, target) in the engine's order, decoding one batch at a time;
+    outputs are encoded and saved on a thread while the next batch paints."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from a2k_cli.imaging import header_size
 
-    columns = (TextColumn("stylizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    # header sizes decide what is decoded together; unreadable files come last (reading
+    # them reports why). The summary keeps the given order.
+    sizes = [header_size(content) or (0, 0) for (content, _), _ in items]
     writes = []
     with (
-        Progress(*columns, console=err_console, transient=True, disable=quiet) as bar,
+        progress_bar("stylizing", quiet=quiet) as bar,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         task = bar.add_task("stylize", total=len(items))
-        done = 0
-
-        def advance(count: int) -> None:  # a retried chunk must not push the bar past its end
-            nonlocal done
-            done += count
-            bar.update(task, completed=min(done, len(items)))
-
-        pending: list = []
-        for (content, target), result in largest_first(items, run.size, run.upscale):
-            loaded = read_content(content, target, run.overwrite, result)
-            if loaded is not None:
-                pending.append((loaded, target, result))
-            else:
-                advance(1)
-            if len(pending) == CHUNK:
-                writes += run_chunk(run, writer, pending, advance)
-                pending = []
-        writes += run_chunk(run, writer, pending, advance)
+        for indices in run.stylizer.batches(sizes, run.size, run.upscale):
+            pending = []
+            for (content, target), result in (items[i] for i in indices):
+                loaded = read_content(content, target, run.overwrite, result)
+                if loaded is None:
+                    bar.advance(task)
+                else:
+                    pending.append((loaded, target, result))
+            writes += paint_batch(run, writer, pending, lambda: bar.advance(task))
     for write in writes:
         write.result()  # an unexpected error while writing surfaces here, not silently
-
-
-def largest_first(
-    items: list[tuple[tuple[Path, Path], ItemResult]], size: int, upscale: bool
-) -> list[tuple[tuple[Path, Path], ItemResult]]:
-    """(job, result) pairs in painting order, the biggest outputs first, as the engine orders
-    each chunk: memory grows once, to the largest image's needs, and smaller ones reuse it.
-    Sizes come from file headers; unreadable files go last (reading them reports why).
-    The summary keeps the given order."""
-    from a2k_cli.imaging import fitted_size, header_size
-
-    def pixels(item: tuple[tuple[Path, Path], ItemResult]) -> int:
-        (content, _), _ = item
-        found = header_size(content)
-        return math.prod(fitted_size(*found, size, upscale)) if found else 0
-
-    return sorted(items, key=pixels, reverse=True) if len(items) > 1 else items
 
 
 def read_content(content: Path, target: Path, overwrite: bool, result: ItemResult):
     """The decoded content, or None after reporting why this item is skipped."""
     from a2k_cli.imaging import ImageError, read_image, read_image_bytes
 
-    if content == STDIO:
-        try:
-            return read_image_bytes(sys.stdin.buffer.read())
-        except ImageError as exc:
-            report_failure(result, str(exc))
-            return None
-    if target != STDIO and target.resolve() == content.resolve():
-        report_failure(result, f"{target}: the output would replace the input")
-        return None
-    if target.exists() and not overwrite:
-        report_failure(result, f"{target} exists; pass --overwrite to replace it", EXISTS)
-        return None
     try:
+        if content == STDIO:
+            return read_image_bytes(sys.stdin.buffer.read())
+        if target != STDIO and (problem := output_problem(target, overwrite, content)):
+            skipped = problem == exists_message(target)  # exists: skipped, not failed
+            report_failure(result, problem, EXISTS if skipped else FAILED)
+            return None
         return read_image(content)
     except ImageError as exc:
         report_failure(result, str(exc))
@@ -273,7 +243,7 @@ class Run:
     """What every content of one `a2k stylize` is painted and saved with."""
 
     stylizer: Stylizer
-    styles: WeightedStyles
+    style: EncodedStyle
     alpha: float
     preserve_color: bool
     size: int
@@ -283,33 +253,34 @@ class Run:
     stdout_suffix: str  # the format written to standard output
 
 
-def run_chunk(run: Run, writer: Executor, pending: list, advance: Callable[[int], None]) -> list:
-    """Stylize read contents together (equal sizes share batches) and hand each output to
-    the run's writer, returning its futures; when the chunk fails, each item is tried
-    alone so only the culprit is reported."""
+def paint_batch(run: Run, writer: Executor, pending: list, advance: Callable[[], None]) -> list:
+    """Paint decoded contents together and hand each output to the run's writer, returning
+    its futures; when the batch fails, each item is tried alone so only the culprit is
+    reported (one image too big for memory must not sink the others)."""
     if not pending:
         return []
+    writes, handed = [], set()
     try:
-        painted = run.stylizer.stylize_images(
+        painted = run.stylizer.paint(
             [loaded.rgb for loaded, _, _ in pending],
-            run.styles,
+            [run.style],
             alpha=run.alpha,
             preserve_color=run.preserve_color,
             size=run.size,
             upscale=run.upscale,
-            progress=advance,
         )
+        for i, _, image in painted:
+            handed.add(i)
+            writes.append(writer.submit(save_output, image, *pending[i], run))
+            advance()
     except (RuntimeError, ValueError) as exc:
-        if len(pending) > 1:  # one item too big for memory must not sink the others
-            return [w for item in pending for w in run_chunk(run, writer, [item], advance)]
-        result = pending[0][2]
-        report_failure(result, f"{result.content}: {one_line(exc)}")
-        advance(1)
-        return []
-    return [
-        writer.submit(save_output, image, loaded, target, result, run)
-        for image, (loaded, target, result) in zip(painted, pending)
-    ]
+        rest = [item for i, item in enumerate(pending) if i not in handed]
+        if len(rest) > 1:
+            return writes + [w for item in rest for w in paint_batch(run, writer, [item], advance)]
+        for _, _, result in rest:
+            report_failure(result, f"{result.content}: {one_line(exc)}")
+            advance()
+    return writes
 
 
 def save_output(image, loaded, target: Path, result: ItemResult, run: Run) -> None:
@@ -327,6 +298,6 @@ def save_output(image, loaded, target: Path, result: ItemResult, run: Run) -> No
             )
         result.status = WRITTEN
     except FileExistsError:  # another process wrote it since the check before painting
-        report_failure(result, f"{target} exists; pass --overwrite to replace it", EXISTS)
+        report_failure(result, exists_message(target), EXISTS)
     except OSError as exc:
         report_failure(result, f"{target}: cannot write ({exc.strerror or exc})")

@@ -1,251 +1,241 @@
-"""`a2k train` and `a2k distill`: long jobs with a live progress bar and clean Ctrl-C."""
+"""`a2k train` and `a2k distill`: options built from the settings classes, a live progress
+bar, and Ctrl-C that saves the run."""
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, Field, fields
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
+from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain, progress_bar
+from a2k_cli.train.config import (
+    Config,
+    DistillConfig,
+    SettingsError,
+    TrainConfig,
+    flag,
+    resumable_flags,
+    resume_config,
+)
+
+if TYPE_CHECKING:
+    from a2k_cli.train.run import Record, TrainingRun
+
+RESUME = typer.Option(
+    None,
+    metavar="DIR",
+    help="Continue the run in this directory exactly; only "
+    f"{', '.join(resumable_flags(TrainConfig))} may change.",
+)
 
 
-def progress_bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
+def required(spec: Field) -> bool:
+    return spec.default is MISSING and spec.default_factory is MISSING
+
+
+def setting_parameters(cls: type[Config]) -> list[inspect.Parameter]:
+    """One keyword parameter per command-line field of `cls`, as typer reads them: the
+    field's help, flags and bounds. Fields without a default are optional here (a resumed
+    run needs none of them); the command checks them."""
+    hints = typing.get_type_hints(cls)
+    parameters = []
+    for spec in fields(cls):
+        meta = spec.metadata
+        if not meta["cli"]:
+            continue
+        annotation = hints[spec.name]
+        if meta["parse"]:  # typed as text, parsed by the command
+            annotation, default = str, meta["parse"][1]
+        elif required(spec):
+            annotation, default = annotation | None, None
+        else:
+            default = spec.default if spec.default is not MISSING else spec.default_factory()
+        shown = meta["show_default"]  # a default in words, for a value decided later
+        option = typer.Option(
+            default,
+            *meta["flags"],
+            help=meta["help"] + (f" \\[default: {shown}]" if shown else ""),
+            metavar=meta["metavar"],
+            show_default=not shown,
+            min=meta["min"],
+            max=meta["max"],
+        )
+        kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        parameters.append(inspect.Parameter(spec.name, kind, default=option, annotation=annotation))
+    return parameters
+
+
+def with_settings(cls: type[Config]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one option per field of `cls`, its own options (after the context)
+    shown right after --out; the fields' values arrive in the command's `**settings`."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        context, *own = inspect.signature(command).parameters.values()
+        own = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        settings = setting_parameters(cls)
+        at = 1 + [p.name for p in settings].index("out")
+        command.__signature__ = inspect.Signature([context, *settings[:at], *own, *settings[at:]])
+        return command
+
+    return decorate
+
+
+def parsed(spec: Field, value: Any) -> Any:
+    """A command-line value as the field holds it."""
+    if spec.metadata["parse"]:
+        try:
+            return spec.metadata["parse"][0](value)
+        except ValueError:
+            rule = spec.metadata["rule"][1]
+            raise SettingsError(f"{flag(spec)} must be {rule}, got {value}") from None
+    return value
+
+
+def make_config(
+    cls: type[Config], ctx: typer.Context, resume: Path | None, settings: dict[str, Any]
+) -> Config:
+    """The typed settings over `cls`'s defaults, or with --resume the run's own config with
+    the typed ones it may change. A value its rule refuses is a usage error (exit 2)."""
+    specs = {spec.name: spec for spec in fields(cls)}
+    try:
+        if resume:
+            typed = {
+                name: parsed(specs[name], value)
+                for name, value in settings.items()
+                if ctx.get_parameter_source(name).name == "COMMANDLINE"
+            }
+            return resume_config(cls, resume, typed)
+        missing = [flag(specs[n]) for n, v in settings.items() if required(specs[n]) and not v]
+        if missing:
+            fail(f"give {' and '.join(missing)} (or --resume RUN_DIR)")
+        return cls(**{name: parsed(specs[name], value) for name, value in settings.items()})
+    except SettingsError as exc:
+        fail(one_line(exc), code=2)
+    except ValueError as exc:  # a run directory that cannot be resumed
+        fail(one_line(exc))
+
+
+def run_job(
+    make: Callable[[], TrainingRun], label: str, describe: Callable[[Record], str], as_json: bool
+) -> dict[str, Any] | None:
+    """Build the job and run it (a progress bar on rank 0: `label`, then `describe(record)`
+    after each step); errors are one line. Prints
+    the JSON summary if asked; an interrupted run says how to resume and exits 130. Returns
+    the summary on rank 0, None on the other ranks."""
+    try:
+        job = make()
+    except (ValueError, OSError) as exc:
+        fail(one_line(exc))
+    try:
+        summary = run_with_progress(job, label, describe)
+    except OSError as exc:  # a full disk or a vanished run folder: the last checkpoint stands
+        fail(f"{job.out}: cannot write the run ({exc.strerror or one_line(exc)})")
+    except ValueError as exc:  # training images that keep failing to decode
+        fail(one_line(exc))
+    finally:
+        job.close()
+    if not job.ddp.main:
+        return None
+    if as_json:
+        console.print_json(json.dumps(summary, default=str))
+    if summary["interrupted"]:
+        err_console.print(
+            f"interrupted at step {summary['steps']}; resume with --resume {plain(job.out)}",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130)
+    return summary
+
+
+def run_with_progress(
+    job: TrainingRun, label: str, describe: Callable[[Record], str]
+) -> dict[str, Any]:
+    if not job.ddp.main:
+        return job.run()
+    from rich.progress import TextColumn, TimeRemainingColumn
+
+    columns = (
         TextColumn("{task.fields[rate]:.2f} it/s"),
         TimeRemainingColumn(),
         TextColumn("{task.fields[losses]}"),
-        console=err_console,  # stdout stays for results (--json)
     )
+    with progress_bar(label, *columns) as bar:
+        task = bar.add_task("", total=job.cfg.steps, completed=job.step, rate=0.0, losses="")
+
+        def on_step(step: int, record: Record) -> None:
+            bar.update(task, completed=step, rate=record["it_s"], losses=describe(record))
+
+        return job.run(on_step)
 
 
-def format_losses(record: dict[str, float]) -> str:
+def format_losses(record: Record) -> str:
     keys = ("loss", "global", "attn", "content", "distribution", "identity_pixel", "lattice")
     return " ".join(f"{k} {record[k]:.3g}" for k in keys if k in record)
 
 
-# what a resumed run may change: its length and where it runs; the rest is the run's recipe
-CHANGEABLE_ON_RESUME = {"resume", "steps", "device", "workers", "as_json"}
-
-
-def given_options(ctx: typer.Context) -> list[str]:
-    """The parameters the user typed on the command line (not defaults)."""
-    return [n for n in ctx.params if ctx.get_parameter_source(n).name == "COMMANDLINE"]
-
-
 @app.command()
+@with_settings(TrainConfig)
 def train(
     ctx: typer.Context,
-    data: Path = typer.Option(None, help="Folder of content photos (searched recursively)."),
-    styles: Path = typer.Option(None, help="Folder of style artworks (searched recursively)."),
-    out: Path = typer.Option(Path("runs/a2k"), "--out", "-o", help="Run directory."),
-    resume: Path = typer.Option(None, help="Continue the run in this directory exactly."),
-    preset: str = typer.Option(
-        "lite", help="lite (¼ width, CPU friendly) or paper (VGG-19 widths)."
-    ),
-    encoder: str = typer.Option(
-        None, help="lite: encoder source (model name or file) \\[default: a2k-lite]."
-    ),
-    vgg: Path = typer.Option(None, help="paper: the authors' vgg_normalised.pth."),
-    init: str = typer.Option(None, help="Start from these weights (model name or file)."),
-    loss_network: str = typer.Option(
-        None,
-        help="Measure the losses with this encoder file (e.g. the distillation teacher) "
-        "instead of the model's own encoder.",
-    ),
-    steps: int = typer.Option(
-        None, min=1, help="Total steps \\[default: 20000]; with --resume, changes the run's length."
-    ),
-    batch: int = typer.Option(8, min=1, help="Images per step (per process)."),
-    lr: float = typer.Option(
-        2e-4, help="Adam learning rate (constant for 40 %, then x0.3 per 20 %)."
-    ),
-    crop: int = typer.Option(256, min=64, help="Training crop side (multiple of 64)."),
-    load_size: int = typer.Option(512, "--load-size", help="Shorter side before cropping."),
-    lambda_global: float = typer.Option(10.0, help="Weight of the global (mean/std) style loss."),
-    lambda_attn: float = typer.Option(1.25, help="Weight of the attention-weighted style loss."),
-    lambda_content: float = typer.Option(0.0, help="Weight of the content loss (off by default)."),
-    lambda_tv: float = typer.Option(
-        0.0,
-        help="Weight of the output's total variation, for smoother outputs (not in the paper).",
-    ),
-    lambda_distribution: float = typer.Option(
-        0.0, help="Weight of the sorted match of relu1_1/relu2_1 distributions (colour, strokes)."
-    ),
-    lambda_identity_pixel: float = typer.Option(
-        0.0, help="Weight of the identity loss on pixels (SANet's: 50)."
-    ),
-    lambda_identity_feature: float = typer.Option(
-        0.0, help="Weight of the identity loss on features (SANet's: 1)."
-    ),
-    lambda_lattice: float = typer.Option(
-        0.0, help="Weight of the penalty on the 2-px lattice of the last upsampling."
-    ),
-    lambda_colour: float = typer.Option(
-        0.0, help="Weight of the sliced match of the output's Lab colours to the style's."
-    ),
-    upsample: str = typer.Option(
-        None,
-        help="The decoder's 2x upsampling: nearest (the paper's) or bilinear (no 2-px lattice) "
-        "\\[default: the --init model's, else nearest].",
-    ),
-    global_levels: int = typer.Option(
-        4, min=1, max=5, help="Global style loss over relu1_1 … reluN_1 (the paper's N: 4)."
-    ),
-    warmup: int = typer.Option(
-        0, min=0, help="Steps of fading feature reconstruction first (0 = the paper's recipe)."
-    ),
-    lambda_recon: float = typer.Option(10.0, help="Warm-up reconstruction weight at step 0."),
-    seed: int = typer.Option(0, help="Random seed (data order, crops, init)."),
-    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, mps."),
-    precision: str = typer.Option(
-        "auto", help="auto (fp16 autocast on CUDA, else fp32), fp32, bf16 (CPUs with AVX512-BF16)."
-    ),
-    workers: int = typer.Option(1, min=0, help="Background data-loading processes."),
-    save_every: int = typer.Option(500, min=1, help="Checkpoint interval (steps)."),
-    preview_every: int = typer.Option(500, min=1, help="Preview image and validation interval."),
+    resume: Path | None = RESUME,
     as_json: bool = options.AS_JSON,
+    **settings: Any,
 ) -> None:
     """Train A2K modules and decoder on two image folders (torchrun for several GPUs).
 
     Example: `a2k train --data photos/ --styles paintings/ --out runs/mine`; continue it
-    with `a2k train --resume runs/mine`.
+    with `a2k train --resume runs/mine`. Ctrl-C finishes the step and saves the run.
     """
+    cfg = make_config(TrainConfig, ctx, resume, settings)
+    if not resume:
+        for folder in (cfg.data, cfg.styles):
+            if not Path(folder).is_dir():
+                fail(f"{folder}: not a folder")
 
     from a2k_cli.allocator import keep_freed_memory
-    from a2k_cli.train.trainer import TrainConfig, Trainer, resume_config
+    from a2k_cli.train.trainer import Trainer
 
     keep_freed_memory()
-    if resume:
-        fixed = [name for name in given_options(ctx) if name not in CHANGEABLE_ON_RESUME]
-        if fixed:
-            option = "--" + fixed[0].replace("_", "-")
-            fail(f"--resume continues a run as it was set up; {option} cannot change", code=2)
-        try:
-            cfg = resume_config(resume, steps)
-        except ValueError as exc:
-            fail(one_line(exc))
-        cfg.device, cfg.workers = device, workers
-    else:
-        if data is None or styles is None:
-            fail("give --data and --styles (or --resume RUN_DIR)")
-        for folder in (data, styles):
-            if not folder.is_dir():
-                fail(f"{folder}: not a folder")
-        if upsample not in (None, "nearest", "bilinear"):
-            fail(f"--upsample must be nearest or bilinear, got {upsample}", code=2)
-        if crop % 64:
-            fail(f"--crop must be a multiple of 64, got {crop}")
-        if (out / "checkpoint.pt").exists():
-            fail(f"{out} already holds a run; use --resume {out} or another --out")
-        cfg = TrainConfig(
-            data=str(data), styles=str(styles), out=str(out), preset=preset, encoder=encoder,
-            vgg=str(vgg) if vgg else None, init=init, loss_network=loss_network,
-            steps=steps or 20000, batch=batch, lr=lr,
-            crop=crop, load=load_size, lambda_global=lambda_global, lambda_attn=lambda_attn,
-            lambda_content=lambda_content, lambda_tv=lambda_tv, global_levels=global_levels,
-            lambda_distribution=lambda_distribution, lambda_identity_pixel=lambda_identity_pixel,
-            lambda_identity_feature=lambda_identity_feature, lambda_lattice=lambda_lattice,
-            lambda_colour=lambda_colour, upsample=upsample,
-            warmup=warmup, lambda_recon=lambda_recon, seed=seed, device=device, workers=workers,
-            precision=precision,
-            save_every=save_every, preview_every=preview_every,
-        )  # fmt: skip
-    try:
-        trainer = Trainer(cfg, resume=resume is not None)
-    except (ValueError, OSError) as exc:
-        fail(one_line(exc))
-    try:
-        summary = run_with_progress(trainer)
-    except OSError as exc:  # a full disk or a vanished run folder: the last checkpoint stands
-        fail(f"{cfg.out}: cannot write the run ({exc.strerror or one_line(exc)})")
-    finally:
-        trainer.close()
-    if trainer.ddp.main:
-        if as_json:
-            console.print_json(json.dumps(summary, default=str))
-        if summary["interrupted"]:
-            console.print(
-                f"interrupted at step {summary['steps']}; resume with --resume {plain(cfg.out)}"
-            )
-            raise typer.Exit(130)
+    job = partial(Trainer, cfg, resume=resume is not None)
+    summary = run_job(job, "train", format_losses, as_json)
+    if summary and not as_json:
         ranks = f", {summary['ranks']} processes in sync" if summary["ranks"] > 1 else ""
         model = plain(summary["model"])
-        if not as_json:
-            console.print(f"done: {summary['steps']} steps{ranks}; model written to {model}")
-
-
-def run_with_progress(trainer) -> dict:
-    if not trainer.ddp.main:
-        return trainer.run()
-    with progress_bar() as bar:
-        task = bar.add_task(
-            "train", total=trainer.cfg.steps, completed=trainer.step, rate=0.0, losses=""
-        )
-
-        def on_step(step: int, record: dict[str, float]) -> None:
-            bar.update(task, completed=step, rate=record["it_s"], losses=format_losses(record))
-
-        return trainer.run(on_step)
+        console.print(f"done: {summary['steps']} steps{ranks}; model written to {model}")
 
 
 @app.command()
+@with_settings(DistillConfig)
 def distill(
-    teacher: Path = typer.Option(..., help="Teacher encoder (safetensors, lite widths)."),
-    data: list[Path] = typer.Option(..., help="Image folder(s) to crop from; repeat the option."),
-    out: Path = typer.Option(
-        Path("runs/distill-lite"),
-        "--out",
-        "-o",
-        help="Run directory (resumes if it holds a checkpoint).",
-    ),
-    steps: int = typer.Option(3000, min=1, help="Total steps (a resumed run continues to it)."),
-    batch: int = typer.Option(8, min=1, help="Crops per step."),
-    crop: int = typer.Option(128, min=32, help="Random crop side, pixels."),
-    load_size: int = typer.Option(256, "--load-size", help="Shorter side before cropping."),
-    lr: float = typer.Option(1e-3, help="Adam learning rate (decays over the run)."),
-    seed: int = typer.Option(0, help="Random seed (data order, crops)."),
-    init: Path | None = typer.Option(
-        None, help="Start from this encoder (e.g. an earlier run's) with a fresh lr schedule."
-    ),
+    ctx: typer.Context,
+    resume: Path | None = RESUME,
     as_json: bool = options.AS_JSON,
+    **settings: Any,
 ) -> None:
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors).
 
-    Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`.
+    Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`;
+    continue it with `a2k distill --resume runs/distill-lite`.
     """
+    cfg = make_config(DistillConfig, ctx, resume, settings)
+    if not resume and not Path(cfg.teacher).is_file():
+        fail(f"{cfg.teacher}: no such file")
 
     from a2k_cli.allocator import keep_freed_memory
-    from a2k_cli.train.distill import DistillConfig
-    from a2k_cli.train.distill import distill as run
+    from a2k_cli.train.distill import Distiller
 
     keep_freed_memory()
-    if not teacher.is_file():
-        fail(f"{teacher}: no such file")
-    cfg = DistillConfig(
-        teacher=str(teacher), data=tuple(map(str, data)), out=str(out), steps=steps, batch=batch,
-        crop=crop, load=load_size, lr=lr, seed=seed, init=str(init) if init else None,
-    )  # fmt: skip
-    with progress_bar() as bar:
-        task = bar.add_task("distill", total=steps, rate=0.0, losses="")
-
-        def on_step(step: int, record: dict) -> None:
-            bar.update(
-                task, completed=step, rate=record["it_s"], losses=f"rel err {record['loss']:.3f}"
-            )
-
-        try:
-            summary = run(cfg, on_step)
-        except (ValueError, OSError) as exc:  # unreadable teacher, --init, run files or data
-            fail(one_line(exc))
-    if as_json:
-        console.print_json(json.dumps(summary, default=str))
-        return
-    console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
-    console.print_json(json.dumps(summary["val_relative_error"]))
-    console.print(f"encoder written to {plain(Path(cfg.out) / 'encoder.safetensors')}")
+    job = partial(Distiller, cfg, resume=resume is not None)
+    summary = run_job(job, "distill", lambda r: f"rel err {r['loss']:.3f}", as_json)
+    if summary and not as_json:
+        console.print("validation relative error per level (‖student − teacher‖² / ‖teacher‖²):")
+        console.print_json(json.dumps(summary["val_relative_error"]))
+        console.print(f"encoder written to {plain(summary['encoder'])}")

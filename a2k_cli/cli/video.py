@@ -9,9 +9,6 @@ from pathlib import Path
 
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     ProgressColumn,
     Task,
     TextColumn,
@@ -21,7 +18,17 @@ from rich.progress import (
 from rich.text import Text
 
 from a2k_cli.cli import options
-from a2k_cli.cli.app import app, console, err_console, fail, one_line, plain
+from a2k_cli.cli.app import (
+    app,
+    console,
+    exists_message,
+    fail,
+    make_folder,
+    one_line,
+    output_problem,
+    plain,
+    progress_bar,
+)
 from a2k_cli.cli.batch import check_options, open_stylizer, style_blend
 
 
@@ -127,21 +134,13 @@ def video_command(
         if not path.is_file():
             fail(f"{path}: no such style image")
     target = output_path(source, style, output, [w for _, w in blend])
-    if target.resolve() == source.resolve():
-        fail(f"{target}: the output would replace the input")
-    if target.exists() and not overwrite:
-        fail(f"{target} exists; pass --overwrite to replace it")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"{target.parent}: cannot create the output folder ({exc.strerror or exc})")
+    if problem := output_problem(target, overwrite, source):
+        fail(problem)
+    make_folder(target.parent)
 
     from a2k_cli.video import VideoError, stylize_video
 
     columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
         TextColumn("frames"),
         FramesPerSecondColumn(),
         TimeElapsedColumn(),
@@ -151,8 +150,8 @@ def video_command(
     stylizer = open_stylizer(model, device, precision)
     pace = Pace()
     try:
-        with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
-            task = bar.add_task(plain(source.name), total=None)
+        with progress_bar(f"[bold]{plain(source.name)}", *columns, quiet=as_json) as bar:
+            task = bar.add_task("video", total=None)
 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
@@ -179,7 +178,7 @@ def video_command(
     except KeyboardInterrupt:
         fail("interrupted; no output written", code=130)
     except FileExistsError:  # another process wrote it while this one painted
-        fail(f"{target} exists; pass --overwrite to replace it")
+        fail(exists_message(target))
     except (VideoError, ValueError, OSError) as exc:
         fail(one_line(exc))
     width, height = report.size

@@ -21,8 +21,9 @@ FUSED_WIDTH = 16  # head widths the fused attention kernel is fastest at (multip
 def mvn(x: Tensor, eps: float = 1e-5) -> Tensor:
     """Per-sample, per-channel mean-variance normalisation over space (unbiased var).
 
-    Two passes (mean, then the centred squares) rather than `torch.var`: on CPU its
-    one-pass reduction over a channels-last map's spatial dims is 4-10x slower.
+    Two passes (mean, then the centred squares) rather than `torch.var`, whose one-pass
+    reduction over a channels-last map's spatial dims is much slower on CPU
+    (bench/results/design-measurements.md).
     """
     centred = x - x.mean((2, 3), keepdim=True)
     var = centred.square().sum((2, 3), keepdim=True) / (x.shape[2] * x.shape[3] - 1)
@@ -115,8 +116,7 @@ def a2k_attend(
     # PA step 1: each content block matched to a style block by summed position-wise
     # similarity. A block has one row of scores where it has r rows of logits, so the
     # scores run in chunks of `rows` blocks: the style's keys (copied per sample when a
-    # batch shares one style) are read once or a few times instead of once per chunk
-    # (5 % of the time of a batch of five 512 px contents).
+    # batch shares one style) are read once or a few times instead of once per chunk.
     q2b = to_blocks(q2, block, heads)
     q2_flat, k2_flat = q2b.flatten(-2), style.block_keys.flatten(-2)  # (B, h, n|ns, r*dk)
     match = torch.cat(
@@ -148,7 +148,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         return softmax_attention(q, k, v)
     lead = q.shape[:-2]  # the fused kernel wants 4-d (batch, heads, length, width)
     # zero-padding the head width to a 16-float vector adds nothing to q·k and only zero
-    # output columns, yet the kernel runs 1.3x faster on 8-wide heads (AVX2 and AVX-512)
+    # output columns, and the kernel runs faster on 16-wide heads than on 8-wide ones
     q, k, v = (t.reshape(-1, *t.shape[-3:]) for t in (q, k, v))
     if width % FUSED_WIDTH:
         q, k, v = (F.pad(t, (0, -width % FUSED_WIDTH)) for t in (q, k, v))
@@ -158,10 +158,10 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
 
 def softmax_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """`attention` as two batched matmuls: faster than the fused kernel for PA's many
-    small (r x r) blocks, whose per-block overhead it cannot amortise (1.6x on CPU).
+    small (r x r) blocks, whose per-block overhead it cannot amortise.
 
     The second product is taken transposed, (vᵀ wᵀ)ᵀ: MKL's batched kernel runs PA's
-    (64 x 64) @ (64 x 8) twice as fast with the long side last.
+    (64 x 64) @ (64 x 8) faster with the long side last (bench/results/design-measurements.md).
     """
     weights = torch.matmul(q, k.transpose(-1, -2)).softmax(-1)
     return torch.matmul(v.transpose(-1, -2), weights.transpose(-1, -2)).transpose(-1, -2)

@@ -32,9 +32,10 @@ def upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
     """conv3x3(reflect_pad(upsample_nearest_2x(x))) without building the upsampled map.
 
     One stride-2 transposed convolution of the input with the 3x3 kernel folded to 4x4
-    does it: 2.25x fewer multiply-adds and no full-size intermediate maps (2-5x faster on
-    CPU). A 1-pixel reflection of the upsampled map is the 1-pixel replication of the
-    input, upsampled. Equal to the plain computation up to float rounding.
+    does it, with fewer multiply-adds and no full-size intermediate maps (the speed-up:
+    bench/results/design-measurements.md). A 1-pixel reflection of the upsampled map is
+    the 1-pixel replication of the input, upsampled. Equal to the plain computation up to
+    float rounding.
     """
     taps = _UPSAMPLED_TAPS.to(weight)
     kernel = torch.einsum("ay,oiyx,bx->ioab", taps, weight, taps)

@@ -115,6 +115,8 @@ def init_trainable(net: A2KNet) -> None:
     start out ~500x quieter (and learn correspondingly slowly). Scaling the std by
     sqrt(paper width / width) keeps the paper's gain; for the paper preset it is 0.02.
     """
+    if next(net.parameters()).is_meta:  # shapes only, weights to come from a file: on meta
+        return  # tensors torch routes normal_ through its compiler stack (seconds to import)
     std = 0.02 * (PAPER_WIDTH / net.preset.widths[3]) ** 0.5
     for part in net.trainable():
         for module in part.modules():

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
 from torch import Tensor
-from torch.utils.data import IterableDataset, get_worker_info
 
-from a2k_cli.engine import to_tensor
-from a2k_cli.imaging import header_size, is_image_path, read_image
+from a2k_cli.imaging import header_size, is_image_path, read_image, to_tensor
 
 MIN_SIDE = 32  # images smaller than this carry no usable texture and are skipped
 UNREADABLE = (OSError, ValueError)  # what decoding a bad file raises (ImageError included)
@@ -58,33 +55,6 @@ def random_crop(image: Image.Image, load_size: int, crop_size: int, rng: random.
     x, y = rng.randint(0, w - crop_size), rng.randint(0, h - crop_size)
     tensor = to_tensor(image.crop((x, y, x + crop_size, y + crop_size)))
     return tensor.flip(-1) if rng.random() < 0.5 else tensor
-
-
-class CropStream(IterableDataset):
-    """An endless stream of random crops from a list of images.
-
-    Each (rank, worker) pair draws from its own seeded generator, so streams differ across
-    workers and processes yet replay exactly for a given seed. Files that fail to decode
-    are skipped and counted, never fatal.
-    """
-
-    def __init__(self, files: list[Path], load_size: int, crop_size: int, seed: int) -> None:
-        if not files:
-            raise ValueError("no usable images")
-        self.files, self.load_size, self.crop_size, self.seed = files, load_size, crop_size, seed
-        self.failures = 0
-
-    def __iter__(self) -> Iterator[Tensor]:
-        worker = get_worker_info()
-        rng = random.Random(self.seed * 1000 + (worker.id if worker else 0))
-        while True:
-            path = rng.choice(self.files)
-            try:
-                image = load_rgb(path)
-            except UNREADABLE:
-                self.failures += 1
-                continue
-            yield random_crop(image, self.load_size, self.crop_size, rng)
 
 
 def centre_crops(files: list[Path], size: int, limit: int | None = None) -> tuple[Tensor, int]:

@@ -1,7 +1,8 @@
 """Encoder distillation: a lite encoder, randomly initialised, learns the teacher's taps.
 
 The loss is the metric we report: per-level relative error ‖student − teacher‖² / ‖teacher‖²,
-averaged over relu1_1..relu5_1, so no level dominates by its scale.
+averaged over relu1_1..relu5_1, so no level dominates by its scale. The loop, run directory,
+checkpoints, Ctrl-C and torchrun processes are the shared scaffold's (`a2k_cli.train.run`).
 """
 
 from __future__ import annotations
@@ -9,38 +10,24 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
-from torch import Tensor
-from torch.utils.data import DataLoader
+from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from a2k_cli.atomic import atomic_path
-from a2k_cli.errors import first_line
 from a2k_cli.model import PRESETS, Encoder
-from a2k_cli.train.data import CropStream, centre_crops, scan_images, split
-from a2k_cli.weights import WeightsError, load_checkpoint, load_encoder_state
+from a2k_cli.train.config import DistillConfig
+from a2k_cli.train.data import centre_crops, random_crop, scan_images, split
+from a2k_cli.train.run import Record, TrainingRun, decode_picked, loader, step_indices
+from a2k_cli.weights import WeightsError, load_encoder_state
 
-
-@dataclass
-class DistillConfig:
-    teacher: str
-    data: tuple[str, ...]
-    out: str
-    steps: int = 3000
-    batch: int = 8
-    crop: int = 128  # the shipped encoder's recipe (weights/HISTORY.md 1), as the CLI's
-    load: int = 256
-    lr: float = 1e-3
-    seed: int = 0
-    val_percent: int = 5
-    save_every: int = 250
-    workers: int = 1
-    init: str | None = None  # start from this encoder file: a fresh schedule on an earlier run
+LEVELS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def load_lite_encoder(encoder: Encoder, path: str | Path) -> Encoder:
@@ -79,102 +66,142 @@ def relative_errors(student: list[Tensor], teacher: list[Tensor]) -> Tensor:
     )
 
 
+class DistillObjective(nn.Module):
+    """crops -> (loss, per-level relative errors of the student against the teacher).
+
+    Each student segment also learns from the teacher's own previous tap, so deep segments
+    get a clean signal before the earlier ones have converged.
+    """
+
+    def __init__(self, student: Encoder, teacher: Encoder) -> None:
+        super().__init__()
+        self.student, self.teacher = student, teacher
+
+    def forward(self, crops: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            target = self.teacher(crops)
+        errors = relative_errors(self.student(crops), target)
+        forced = [self.student.segment(k, target[k - 1]) for k in range(1, 5)]
+        return errors.mean() + relative_errors(forced, target[1:]).mean(), errors
+
+
+class CropDataset(Dataset):
+    """Item i: a random crop of a random file, drawn from a generator seeded by (seed, i), so
+    a resumed run sees exactly the crops an uninterrupted one would, whatever the workers."""
+
+    def __init__(self, files: list[Path], cfg: DistillConfig) -> None:
+        self.files, self.cfg = files, cfg
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        """(crop, files skipped to get it)."""
+        rng = random.Random(f"{self.cfg.seed}-{index}")
+        (image,), failures = decode_picked(
+            [rng.choice(self.files)], lambda: [rng.choice(self.files)]
+        )
+        return random_crop(image, self.cfg.load, self.cfg.crop, rng), failures
+
+
 @torch.no_grad()
-def validate(student: Encoder, teacher: Encoder, files: list[Path], size: int = 256) -> list[float]:
+def validate(
+    student: Encoder, teacher: Encoder, files: list[Path], device: torch.device, size: int = 256
+) -> list[float]:
     num, den = torch.zeros(5), torch.zeros(5)
     for start in range(0, len(files), 8):
         batch, _ = centre_crops(files[start : start + 8], size)
         if not len(batch):
             continue
-        s, t = student(batch), teacher(batch)
-        num += torch.stack([(a - b).pow(2).sum() for a, b in zip(s, t)])
-        den += torch.stack([b.pow(2).sum() for b in t])
+        s, t = student(batch.to(device)), teacher(batch.to(device))
+        num += torch.stack([(a - b).pow(2).sum() for a, b in zip(s, t)]).cpu()
+        den += torch.stack([b.pow(2).sum() for b in t]).cpu()
     return (num / den).tolist()
 
 
-def distill(cfg: DistillConfig, on_step: Callable[[int, dict], None] | None = None) -> dict:
-    """Run (or resume) a distillation into `cfg.out`; returns the final summary."""
-    out = Path(cfg.out)
-    torch.manual_seed(cfg.seed)
-    random.seed(cfg.seed)
-    teacher = load_teacher(cfg.teacher)
-    student = init_student(Encoder(PRESETS["lite"].widths))
-    if cfg.init:
-        load_lite_encoder(student, cfg.init)
-    files: list[Path] = []
-    skipped = 0
-    for root in cfg.data:
-        found, bad = scan_images(root)
-        files += found
-        skipped += bad
-    train_files, val_files = (
-        split(files, cfg.val_percent, False),
-        split(files, cfg.val_percent, True),
-    )
-    if not train_files:
-        raise WeightsError(f"{', '.join(cfg.data)}: no usable training images")
-    optim = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
-    )
-    ckpt_path, step = out / "checkpoint.pt", 0
-    if ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        try:
-            student.load_state_dict(ckpt["student"])
-            optim.load_state_dict(ckpt["optim"])
-            sched.load_state_dict(ckpt["sched"])
-            step = int(ckpt["step"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            reason = first_line(exc)
-            raise WeightsError(f"{ckpt_path}: not a distillation checkpoint ({reason})") from None
-    out.mkdir(parents=True, exist_ok=True)  # only once every input has been checked
-    stream = CropStream(train_files, cfg.load, cfg.crop, cfg.seed + step)
-    loader = iter(DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers))
-    log = (out / "log.jsonl").open("a")
-    tic = time.time()
-    while step < cfg.steps:
-        batch = next(loader).contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            target = teacher(batch)
-        errors = relative_errors(student(batch), target)
-        # Each segment also learns from the teacher's own previous tap, so deep segments get a
-        # clean signal before the earlier ones have converged.
-        forced = [student.segment(k, target[k - 1]) for k in range(1, 5)]
-        loss = errors.mean() + relative_errors(forced, target[1:]).mean()
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
-        sched.step()
-        step += 1
-        if step % 10 == 0:
-            rate = 10 / (time.time() - tic)
-            tic = time.time()
-            record = {"step": step, "loss": loss.item(), "levels": errors.tolist(), "it_s": rate}
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            if on_step:
-                on_step(step, record)
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            state = {"student": student.state_dict(), "optim": optim.state_dict()}
-            state.update(sched=sched.state_dict(), step=step, config=asdict(cfg))
-            with atomic_path(ckpt_path) as tmp:
-                torch.save(state, tmp)
-    val = validate(student.eval(), teacher, val_files or train_files[:16])
-    summary = {
-        "steps": step,
-        "train_images": len(train_files),
-        "val_images": len(val_files),
-        "skipped_files": skipped,
-        "val_relative_error": dict(
-            zip(["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"], val)
-        ),
-        "config": asdict(cfg),
-    }
-    meta = {"kind": "encoder", "preset": "lite", "distillation": json.dumps(summary)}
-    with atomic_path(out / "encoder.safetensors") as tmp:
-        save_file(
-            {k: v.contiguous() for k, v in student.state_dict().items()}, str(tmp), metadata=meta
+class Distiller(TrainingRun):
+    """Distils a lite encoder from a teacher into one run directory (OUT/encoder.safetensors)."""
+
+    cfg: DistillConfig
+
+    def __init__(self, cfg: DistillConfig, resume: bool = False) -> None:
+        super().__init__(cfg, resume)
+        self.teacher, self.model = self.build_networks()
+        self.train_files, self.val_files, self.skipped_files = self.build_data()
+        self.objective = self.ddp.wrap(DistillObjective(self.model, self.teacher))
+        self.optim, self.sched = self.build_optimiser()
+        self.begin()
+
+    # -- builders --------------------------------------------------------------------------
+    def build_data(self) -> tuple[list[Path], list[Path], int]:
+        """Training and held-out images of every folder, and how many files were skipped."""
+        files: list[Path] = []
+        skipped = 0
+        for root in self.cfg.data:
+            found, bad = scan_images(root)
+            files += found
+            skipped += bad
+        train = split(files, self.cfg.val_percent, False)
+        if not train:
+            raise WeightsError(f"{', '.join(self.cfg.data)}: no usable training images")
+        return train, split(files, self.cfg.val_percent, True), skipped
+
+    def build_networks(self) -> tuple[Encoder, Encoder]:
+        """The frozen teacher and the student (caffe preprocessing, or `init`'s encoder)."""
+        teacher = load_teacher(self.cfg.teacher)
+        student = init_student(Encoder(PRESETS["lite"].widths))
+        if self.cfg.init:
+            load_lite_encoder(student, self.cfg.init)
+        return teacher.to(self.device), student.to(self.device)
+
+    def build_optimiser(self) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+        optim = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr)
+        steps = self.cfg.steps
+        cosine = torch.optim.lr_scheduler.LambdaLR(
+            optim, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
         )
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        return optim, cosine
+
+    # -- the scaffold's hooks ----------------------------------------------------------------
+    def batches(self) -> Iterator[tuple[Tensor, Tensor]]:
+        cfg = self.cfg
+        indices = step_indices(self.step, cfg.batch, self.ddp)
+        yield from loader(CropDataset(self.train_files, cfg), indices, cfg.batch, cfg.workers)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "student": self.model.state_dict(),
+            "optim": self.optim.state_dict(),
+            "sched": self.sched.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["student"])
+        self.optim.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+
+    def train_step(self, crops: Tensor) -> Record:
+        crops = crops.to(self.device, memory_format=torch.channels_last, non_blocking=True)
+        loss, errors = self.objective(crops)
+        self.optim.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optim.step()
+        self.sched.step()
+        return {"loss": loss.item(), "levels": errors.tolist()}
+
+    def export(self) -> dict[str, Any]:
+        """encoder.safetensors, with the validation errors and the config in its metadata."""
+        val = validate(
+            self.model, self.teacher, self.val_files or self.train_files[:16], self.device
+        )
+        summary = {
+            "steps": self.step,
+            "train_images": len(self.train_files),
+            "val_images": len(self.val_files),
+            "skipped_files": self.skipped_files,
+            "val_relative_error": dict(zip(LEVELS, val)),
+            "config": asdict(self.cfg),
+        }
+        meta = {"kind": "encoder", "preset": "lite", "distillation": json.dumps(summary)}
+        path = self.out / "encoder.safetensors"
+        state = {k: v.contiguous().cpu() for k, v in self.model.state_dict().items()}
+        with atomic_path(path) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+        return summary | {"encoder": str(path)}

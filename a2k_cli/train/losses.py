@@ -1,4 +1,6 @@
-"""The paper's training losses on encoder features (relu1_1 ... relu5_1)."""
+"""Training losses: the paper's attention-weighted style loss and the extra terms a2k's
+recipes add. The global style and content losses are shared with `a2k eval` and live in
+`a2k_cli.measures`."""
 
 from __future__ import annotations
 
@@ -13,25 +15,6 @@ from a2k_cli.model.attention import DEFAULT_BUDGET_BYTES, a2k_attend, aggregate_
 
 LOSS_BLOCKS = (16, 8, 8, 4)  # parameter-free A2K block sizes at relu2_1 .. relu5_1
 LOSS_HEADS = 8
-
-
-def mean_std(x: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
-    flat = x.flatten(2)
-    return flat.mean(-1), (flat.var(-1) + eps).sqrt()
-
-
-def global_style_loss(out_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) -> Tensor:
-    """Sum over the given levels of MSE between channel means and between channel stds."""
-    total = out_feats[0].new_zeros(())
-    for o, s in zip(out_feats, style_feats):
-        (om, os), (sm, ss) = mean_std(o), mean_std(s)
-        total = total + F.mse_loss(om, sm) + F.mse_loss(os, ss)
-    return total
-
-
-def content_loss(out_feats: Sequence[Tensor], content_feats: Sequence[Tensor]) -> Tensor:
-    """MSE of mean-variance-normalised features (the paper uses relu4_1 and relu5_1)."""
-    return sum(F.mse_loss(mvn(o), mvn(c)) for o, c in zip(out_feats, content_feats))
 
 
 def total_variation(image: Tensor) -> Tensor:
@@ -82,19 +65,22 @@ def colour_distribution_loss(output: Tensor, style: Tensor) -> Tensor:
     return F.l1_loss(po.sort(-1).values, ps.sort(-1).values)
 
 
-def lattice_penalty(image: Tensor, period: int = 2) -> Tensor:
+def lattice_penalty(image: Tensor, periods: Sequence[int] = (2,)) -> Tensor:
     """Squared log-ratio of the mean |step| across pixel boundaries j % p = p - 1 (between
-    upsampled blocks) to that across j % p = p/2 - 1, rows and columns (0 = no lattice).
+    blocks) to that across j % p = p/2 - 1, rows and columns, summed over the periods p
+    (0 = no lattice).
 
-    The decoder's nearest-neighbour upsampling leaves a 2-px lattice in flat areas, and the
-    paper's losses, feature statistics, barely change with a faint pattern that fine.
+    The decoder's nearest-neighbour upsampling leaves a 2-px lattice in flat areas and the
+    attention's 32-px blocks can leave seams; the paper's losses, feature statistics,
+    barely change with faint periodic patterns.
     """
     total = image.new_zeros(())
     luma = image.mean(1)
-    for steps in (luma.diff(dim=-1).abs(), luma.diff(dim=-2).abs().transpose(-1, -2)):
-        across = steps[..., period - 1 :: period].mean()
-        within = steps[..., period // 2 - 1 :: period].mean()
-        total = total + (across.add(1e-6).log() - within.add(1e-6).log()) ** 2
+    for period in periods:
+        for steps in (luma.diff(dim=-1).abs(), luma.diff(dim=-2).abs().transpose(-1, -2)):
+            across = steps[..., period - 1 :: period].mean()
+            within = steps[..., period // 2 - 1 :: period].mean()
+            total = total + (across.add(1e-6).log() - within.add(1e-6).log()) ** 2
     return total
 
 

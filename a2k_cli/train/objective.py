@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from a2k_cli.measures import content_loss, global_style_loss
 from a2k_cli.model import A2KNet
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.losses import (
     attention_style_loss,
     attention_style_targets,
     colour_distribution_loss,
-    content_loss,
-    global_style_loss,
     lattice_penalty,
     sorted_distribution_loss,
     total_variation,
@@ -48,11 +49,13 @@ class StyleTransferObjective(nn.Module):
         lambda_identity_feature: float = 0.0,
         lambda_lattice: float = 0.0,
         lambda_colour: float = 0.0,
+        lattice_periods: Sequence[int] = (2,),
     ):
         super().__init__()
         self.net = net
         self.loss_network = loss_network
         self.global_levels = global_levels
+        self.lattice_periods = tuple(lattice_periods)
         self.weights = {
             "global": lambda_global,
             "attn": lambda_attn,
@@ -92,7 +95,7 @@ class StyleTransferObjective(nn.Module):
         if self.weights["colour"]:
             terms["colour"] = colour_distribution_loss(output, style)
         if self.weights["lattice"]:
-            terms["lattice"] = lattice_penalty(output)
+            terms["lattice"] = lattice_penalty(output, self.lattice_periods)
         if self.weights["identity_pixel"] or self.weights["identity_feature"]:
             terms |= self.identity_terms(content, style, c_feats, s_feats, c_ref, s_ref)
         if self.weights["recon"]:

@@ -1,106 +1,40 @@
-"""The training loop: data, optimisation, logs, previews, atomic checkpoints, resume, DDP.
+"""Training the A2K modules and decoder: data, networks, optimiser, previews and export.
 
-One process trains on CPU or one GPU; `torchrun --nproc_per_node N -m a2k_cli train …`
-runs N processes with DistributedDataParallel (NCCL on CUDA, gloo on CPU). Only rank 0
-writes files. A run directory holds config.json, log.jsonl, previews/, checkpoint.pt and,
-at the end, model.safetensors.
+The loop, run directory, checkpoints, Ctrl-C and torchrun processes are the shared scaffold's
+(`a2k_cli.train.run`). `torchrun --nproc_per_node N -m a2k_cli train …` runs N processes
+with DistributedDataParallel (NCCL on CUDA, gloo on CPU). A run directory holds config.json,
+log.jsonl, previews/, checkpoint.pt and, at the end, model.safetensors.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
-from a2k_cli.atomic import atomic_path
-from a2k_cli.device import pick_device, pick_dtype
-from a2k_cli.errors import first_line
+from a2k_cli.device import pick_dtype
 from a2k_cli.model import A2KNet
-from a2k_cli.train.data import UNREADABLE, centre_crops, load_rgb, random_crop, scan_images, split
+from a2k_cli.train.config import TrainConfig
+from a2k_cli.train.data import centre_crops, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
+from a2k_cli.train.run import Distributed, Record, TrainingRun, decode_picked, loader
 from a2k_cli.weights import (
-    WeightsError,
     encoder_from_state,
     load,
-    load_checkpoint,
     load_encoder_state,
     read_metadata,
     save,
     vgg_encoder_state,
 )
-
-
-@dataclass
-class TrainConfig:
-    data: str
-    styles: str
-    out: str
-    preset: str = "lite"
-    encoder: str | None = None  # lite: encoder source (model name/file); default the bundled model
-    vgg: str | None = None  # paper: the authors' vgg_normalised.pth
-    init: str | None = None  # start from these weights instead of random A2K/decoder
-    loss_network: str | None = None  # encoder file the losses are measured with (default: own)
-    steps: int = 20000
-    batch: int = 8
-    lr: float = 2e-4
-    crop: int = 256
-    load: int = 512
-    lambda_global: float = 10.0
-    lambda_attn: float = 1.25
-    lambda_content: float = 0.0
-    lambda_tv: float = 0.0  # total variation of the output (not in the paper)
-    lambda_distribution: float = 0.0  # sorted match of relu1_1/relu2_1 distributions (colour)
-    lambda_identity_pixel: float = 0.0  # SANet identity loss on pixels (their weight: 50)
-    lambda_identity_feature: float = 0.0  # SANet identity loss on features (their weight: 1)
-    lambda_lattice: float = 0.0  # penalty on the 2-px lattice of the last upsampling
-    lambda_colour: float = 0.0  # sliced match of the output's Lab colours to the style's
-    upsample: str | None = None  # the decoder's upsampling (nearest, bilinear); None: --init's
-    global_levels: int = 4  # the global style loss spans relu1_1 … relu{n}_1 (paper: 4)
-    warmup: int = 0  # steps of fading feature reconstruction at the start (0 = paper recipe)
-    lambda_recon: float = 10.0  # the reconstruction weight at step 0 of the warm-up
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # autocast: fp16 on CUDA (auto), fp32 on CPU unless bf16 is asked
-    workers: int = 1
-    val_percent: int = 5
-    save_every: int = 500
-    preview_every: int = 500
-    previews: int = 4
-    extra: dict = field(default_factory=dict)
-
-
-def resume_config(run_dir: str | Path, steps: int | None = None) -> TrainConfig:
-    """The config of the run in `run_dir`, its length changed to `steps` if given (and saved,
-    so a later resume keeps it). A missing or corrupt file is a WeightsError naming it."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not (run_dir / "checkpoint.pt").is_file() or not config_file.is_file():
-        raise WeightsError(f"{run_dir}: no checkpoint.pt/config.json to resume from")
-    try:
-        cfg = TrainConfig(**json.loads(config_file.read_text()))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
-        reason = first_line(exc)
-        raise WeightsError(f"{config_file}: not a run's config ({reason})") from None
-    cfg.out = str(run_dir)
-    if steps and steps != cfg.steps:
-        cfg.steps = steps
-        with atomic_path(config_file) as tmp:
-            tmp.write_text(json.dumps(asdict(cfg), indent=2))
-    return cfg
 
 
 class PairDataset(Dataset):
@@ -120,46 +54,12 @@ class PairDataset(Dataset):
         """(content crop, style crop, files skipped to get them): workers are other
         processes, so the count travels with the batch."""
         rng = random.Random(f"{self.cfg.seed}-{self.epoch}-{index}")
-        content_path, style_path = self.contents[index], rng.choice(self.styles)
-        failures = 0
-        while True:  # a pair with a file that fails to decode is replaced, never fatal
-            try:
-                content, style = load_rgb(content_path), load_rgb(style_path)
-                break
-            except UNREADABLE:
-                failures += 1
-                if failures == 10:
-                    raise ValueError("ten unreadable training pairs in a row") from None
-                content_path, style_path = rng.choice(self.contents), rng.choice(self.styles)
+        first = [self.contents[index], rng.choice(self.styles)]
+        (content, style), failures = decode_picked(
+            first, lambda: [rng.choice(self.contents), rng.choice(self.styles)]
+        )
         crop = (self.cfg.load, self.cfg.crop, rng)
         return random_crop(content, *crop), random_crop(style, *crop), failures
-
-
-@dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_distributed(device: torch.device) -> Distributed:
-    """torchrun sets WORLD_SIZE/RANK; without them this is a single process."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Distributed()
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), world)
-
-
-def pick_train_device(name: str, rank: int) -> torch.device:
-    device = pick_device(name)
-    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-        torch.cuda.set_device(device)
-    return device
 
 
 def preview_crops(files: list[Path], size: int, count: int) -> Tensor:
@@ -171,11 +71,9 @@ def preview_crops(files: list[Path], size: int, count: int) -> Tensor:
 
 
 def build_network(cfg: TrainConfig) -> A2KNet:
-    if cfg.init:
-        net = load(cfg.init)
-    else:
-        torch.manual_seed(cfg.seed)
-        net = A2KNet.from_preset(cfg.preset)
+    """The network to train: `init`'s weights or a fresh one (from the run's seed), with
+    the requested upsampling and the frozen encoder the preset asks for."""
+    net = load(cfg.init) if cfg.init else A2KNet.from_preset(cfg.preset)
     if cfg.upsample and cfg.upsample != net.preset.upsample:  # same weights, other interpolation
         state = net.state_dict()
         net = A2KNet(replace(net.preset, upsample=cfg.upsample))
@@ -195,22 +93,6 @@ def lr_factor(step: int, steps: int) -> float:
     return 0.3 ** max(0.0, (step - 0.4 * steps) / (0.2 * steps))
 
 
-def stop_on_signals() -> Callable[[], None]:
-    """SIGINT and SIGTERM end training the way Ctrl-C does (checkpoint, clean exit).
-
-    Explicit handlers matter: a process started in the background by a shell inherits an
-    ignored SIGINT, and `kill PID` sends SIGTERM. Returns a function restoring the old ones.
-    """
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    old = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    return lambda: [signal.signal(sig, handler) for sig, handler in old.items()]
-
-
 def code_revision() -> str:
     try:
         out = subprocess.run(
@@ -225,77 +107,82 @@ def code_revision() -> str:
         return "unknown"
 
 
-def batches(
+def epoch_batches(
     dataset: PairDataset, cfg: TrainConfig, ddp: Distributed, step: int
-) -> Iterator[tuple[Tensor, Tensor]]:
+) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
     """Endless batches from `step` on: epochs of a DistributedSampler, resumed mid-epoch."""
     sampler = DistributedSampler(
         dataset, ddp.world, ddp.rank, shuffle=True, seed=cfg.seed, drop_last=True
     )
     per_epoch = len(sampler) // cfg.batch
-    if per_epoch == 0:
-        raise ValueError(
-            f"need at least {cfg.batch * ddp.world} training contents, found {len(dataset)}"
-        )
     epoch, skip = divmod(step, per_epoch)
     while True:
         sampler.set_epoch(epoch)
         dataset.epoch = epoch
         indices = list(sampler)[skip * cfg.batch : per_epoch * cfg.batch]
-        loader = DataLoader(
-            dataset,
-            batch_size=cfg.batch,
-            sampler=indices,
-            num_workers=cfg.workers,
-            prefetch_factor=2 if cfg.workers else None,
-        )
-        yield from loader
+        yield from loader(dataset, indices, cfg.batch, cfg.workers)
         epoch, skip = epoch + 1, 0
 
 
-class Trainer:
-    """Owns one run directory; `run()` trains until `cfg.steps` or Ctrl-C."""
+class Trainer(TrainingRun):
+    """Trains the A2K modules and decoder of one run directory; `run()` goes to `cfg.steps`
+    or Ctrl-C."""
+
+    cfg: TrainConfig
 
     def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
-        self.cfg, self.out = cfg, Path(cfg.out)
-        self.device = pick_train_device(cfg.device, int(os.environ.get("RANK", "0")))
-        self.ddp = setup_distributed(self.device)
+        super().__init__(cfg, resume)
+        self.dataset, self.preview_pairs, self.data_counts = self.build_data()
+        self.model, self.plain_objective = self.build_networks()
+        self.objective = self.ddp.wrap(self.plain_objective)
+        self.optim, self.sched = self.build_optimiser()
+        self.autocast, self.scaler = self.build_precision()
+        self.begin()
+
+    # -- builders --------------------------------------------------------------------------
+    def build_data(self) -> tuple[PairDataset, tuple[Tensor, Tensor], dict[str, int]]:
+        """The training pairs, the fixed held-out preview pairs, and the counts the model's
+        metadata records."""
+        cfg = self.cfg
         contents, skipped_c = scan_images(cfg.data)
         styles, skipped_s = scan_images(cfg.styles)
-        self.data_counts = {
-            "content_train": len(split(contents, cfg.val_percent, False)),
-            "content_val": len(split(contents, cfg.val_percent, True)),
-            "style_train": len(split(styles, cfg.val_percent, False)),
-            "style_val": len(split(styles, cfg.val_percent, True)),
-            "skipped_files": skipped_c + skipped_s,
-        }
-        train_c, train_s = (
+        train_c, val_c = (
             split(contents, cfg.val_percent, False),
-            split(styles, cfg.val_percent, False),
+            split(contents, cfg.val_percent, True),
         )
+        train_s, val_s = split(styles, cfg.val_percent, False), split(styles, cfg.val_percent, True)
         if not train_c or not train_s:
             raise ValueError("no usable training images (check --data and --styles)")
-        world = int(os.environ.get("WORLD_SIZE", "1"))
+        world = self.ddp.world
         if len(train_c) < cfg.batch * world:
             raise ValueError(
                 f"--batch {cfg.batch} x {world} process(es) needs at least {cfg.batch * world} "
                 f"training contents, found {len(train_c)}"
             )
-        self.dataset = PairDataset(train_c, train_s, cfg)
-        self.skipped = 0  # unreadable files met while training (replaced by others)
-        val_c = split(contents, cfg.val_percent, True) or train_c
-        val_s = split(styles, cfg.val_percent, True) or train_s
-        self.preview_pairs = (
-            preview_crops(val_c, cfg.crop, cfg.previews),
-            preview_crops(val_s, cfg.crop, cfg.previews),
+        previews = (
+            preview_crops(val_c or train_c, cfg.crop, cfg.previews),
+            preview_crops(val_s or train_s, cfg.crop, cfg.previews),
         )
-        self.net = build_network(cfg).to(self.device, memory_format=torch.channels_last)
+        counts = {
+            "content_train": len(train_c),
+            "content_val": len(val_c),
+            "style_train": len(train_s),
+            "style_val": len(val_s),
+            "skipped_files": skipped_c + skipped_s,
+        }
+        return PairDataset(train_c, train_s, cfg), previews, counts
+
+    def build_networks(self) -> tuple[A2KNet, StyleTransferObjective]:
+        """The network and the objective that measures it (with the loss network if one is
+        given)."""
+        cfg = self.cfg
+        net = build_network(cfg).to(self.device, memory_format=torch.channels_last)
         loss_network = None
         if cfg.loss_network:
             loss_network = encoder_from_state(load_encoder_state(cfg.loss_network))
             loss_network.to(self.device, memory_format=torch.channels_last)
-        self.plain_objective = StyleTransferObjective(
-            self.net,
+        objective = StyleTransferObjective(
+            net,
             cfg.lambda_global,
             cfg.lambda_attn,
             cfg.lambda_content,
@@ -307,67 +194,45 @@ class Trainer:
             cfg.lambda_identity_feature,
             cfg.lambda_lattice,
             cfg.lambda_colour,
+            cfg.lattice_periods,
         )
-        self.objective = self.plain_objective
-        if self.ddp.world > 1:
-            ids = [self.device] if self.device.type == "cuda" else None
-            self.objective = DistributedDataParallel(self.plain_objective, device_ids=ids)
-        params = [p for m in self.net.trainable() for p in m.parameters()]
-        self.optim = torch.optim.Adam(params, lr=cfg.lr)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.optim, lambda s: lr_factor(s, cfg.steps)
-        )
+        return net, objective
+
+    def build_optimiser(self) -> tuple[torch.optim.Adam, torch.optim.lr_scheduler.LambdaLR]:
+        params = [p for m in self.model.trainable() for p in m.parameters()]
+        optim = torch.optim.Adam(params, lr=self.cfg.lr)
+        steps = self.cfg.steps
+        return optim, torch.optim.lr_scheduler.LambdaLR(optim, lambda s: lr_factor(s, steps))
+
+    def build_precision(self) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+        """The autocast dtype (None: fp32) and the loss scaler fp16 needs."""
         # painting's `auto` (bf16 on CPUs that compute it) was judged on pictures; training
         # in bf16 is opt-in (`--precision bf16`)
-        cpu_auto = cfg.precision == "auto" and self.device.type != "cuda"
-        dtype = pick_dtype(self.device, "fp32" if cpu_auto else cfg.precision)
-        self.autocast = dtype if dtype != torch.float32 else None
-        self.amp = dtype == torch.float16  # fp16 needs loss scaling; bf16 has fp32's range
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp)
-        self.step = 0
-        if resume:
-            self.load_checkpoint()
-        elif self.ddp.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        cpu_auto = self.cfg.precision == "auto" and self.device.type != "cuda"
+        dtype = pick_dtype(self.device, "fp32" if cpu_auto else self.cfg.precision)
+        fp16 = dtype == torch.float16  # bf16 has fp32's range and needs no scaling
+        scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        return (dtype if dtype != torch.float32 else None), scaler
 
-    # -- checkpoints -------------------------------------------------------------------
-    def checkpoint_state(self) -> dict:
+    # -- the scaffold's hooks ----------------------------------------------------------------
+    def batches(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
+        return epoch_batches(self.dataset, self.cfg, self.ddp, self.step)
+
+    def state_dict(self) -> dict[str, Any]:
         return {
-            "model": self.net.state_dict(),
+            "model": self.model.state_dict(),
             "optim": self.optim.state_dict(),
             "sched": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "step": self.step,
-            "skipped": self.skipped,
-            "config": asdict(self.cfg),
-            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
         }
 
-    def save_checkpoint(self) -> None:
-        if not self.ddp.main:
-            return
-        with atomic_path(self.out / "checkpoint.pt") as tmp:
-            torch.save(self.checkpoint_state(), tmp)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optim.load_state_dict(state["optim"])
+        self.sched.load_state_dict(state["sched"])
+        self.scaler.load_state_dict(state["scaler"])
 
-    def load_checkpoint(self) -> None:
-        path = self.out / "checkpoint.pt"
-        ckpt = load_checkpoint(path)
-        try:
-            self.net.load_state_dict(ckpt["model"])
-            self.optim.load_state_dict(ckpt["optim"])
-            self.sched.load_state_dict(ckpt["sched"])
-            self.scaler.load_state_dict(ckpt["scaler"])
-            self.step = int(ckpt["step"])
-            self.skipped = int(ckpt.get("skipped", 0))
-            torch.set_rng_state(ckpt["rng"]["torch"])
-            random.setstate(ckpt["rng"]["python"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            reason = first_line(exc)
-            raise WeightsError(f"{path}: not a checkpoint of this run ({reason})") from None
-
-    # -- one step ------------------------------------------------------------------------
-    def train_step(self, content: Tensor, style: Tensor) -> dict[str, float]:
+    def train_step(self, content: Tensor, style: Tensor) -> Record:
         warm = self.cfg.warmup
         fade = max(0.0, 1 - self.step / warm) if warm else 0.0
         self.plain_objective.weights["recon"] = self.cfg.lambda_recon * fade
@@ -382,21 +247,23 @@ class Trainer:
         self.scaler.step(self.optim)
         self.scaler.update()
         self.sched.step()
-        self.step += 1
         return {"loss": total.item()} | {k: v.item() for k, v in terms.items()}
 
+    def after_step(self) -> Record:
+        return self.preview() if self.step % self.cfg.preview_every == 0 else {}
+
     @torch.no_grad()
-    def preview(self) -> dict[str, float]:
+    def preview(self) -> Record:
         """Validation losses on fixed held-out pairs, and a content / style / output sheet."""
         from PIL import Image
 
         from a2k_cli.imaging import write_image
 
-        self.net.eval()
+        self.model.eval()
         self.plain_objective.weights["recon"] = 0.0
         content, style = (t.to(self.device) for t in self.preview_pairs)
         total, terms, output = self.plain_objective(content, style)
-        self.net.train()
+        self.model.train()
         folder = self.out / "previews"
         folder.mkdir(exist_ok=True)
         tiles = F.pad(torch.stack([content, style, output.clamp(0, 1)]).float().cpu(), (2,) * 4)
@@ -406,69 +273,7 @@ class Trainer:
         write_image(Image.fromarray(pixels), folder / f"step_{self.step:06d}.jpg")
         return {"val_loss": total.item()} | {f"val_{k}": v.item() for k, v in terms.items()}
 
-    # -- the loop --------------------------------------------------------------------------
-    def run(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> dict:
-        """Train to `cfg.steps`; Ctrl-C saves a checkpoint and returns with `interrupted`."""
-        cfg = self.cfg
-        log = (self.out / "log.jsonl").open("a") if self.ddp.main else None
-        stream = batches(self.dataset, cfg, self.ddp, self.step)
-        interrupted, last = False, {}
-        tic = time.perf_counter()
-        restore = stop_on_signals()
-        try:
-            while self.step < cfg.steps:
-                content, style, skipped = next(stream)
-                self.skipped += int(skipped.sum())
-                record = self.train_step(content, style) | {"skipped_images": self.skipped}
-                now = time.perf_counter()
-                record |= {
-                    "step": self.step,
-                    "lr": self.sched.get_last_lr()[0],
-                    "it_s": 1 / (now - tic),
-                }
-                tic = now
-                if self.ddp.main and self.step % cfg.preview_every == 0:
-                    record |= self.preview()
-                if log:
-                    log.write(json.dumps(record) + "\n")
-                    log.flush()
-                if self.step % cfg.save_every == 0:
-                    self.save_checkpoint()
-                last = record
-                if on_step:
-                    on_step(self.step, record)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            restore()
-        self.save_checkpoint()
-        if log:
-            log.close()
-        summary = {
-            "steps": self.step,
-            "interrupted": interrupted,
-            "final": last,
-            "ranks": self.ddp.world,
-        }
-        summary["ranks_in_sync"] = self.ranks_in_sync()
-        if self.ddp.main:
-            if not interrupted:
-                summary["model"] = str(self.export())
-            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
-        return summary
-
-    def ranks_in_sync(self) -> bool:
-        """Every rank holds the same weights (DDP's promise, checked once at the end)."""
-        if self.ddp.world == 1:
-            return True
-        checksum = (
-            torch.stack([p.detach().double().sum() for p in self.net.parameters()]).sum().cpu()
-        )
-        gathered = [torch.zeros_like(checksum) for _ in range(self.ddp.world)]
-        dist.all_gather(gathered, checksum)
-        return all(torch.equal(g, gathered[0]) for g in gathered)
-
-    def export(self) -> Path:
+    def export(self) -> dict[str, Any]:
         """model.safetensors with how it was made: data, steps, losses, time, encoder source."""
         records = [json.loads(line) for line in (self.out / "log.jsonl").read_text().splitlines()]
         last = records[-1] if records else {}
@@ -490,9 +295,4 @@ class Trainer:
             meta["encoder_source"] = {"file": Path(self.cfg.encoder).name} | {
                 k: json.loads(v) for k, v in source.items() if k == "distillation"
             }
-        return save(self.net, self.out / "model.safetensors", **meta)
-
-    def close(self) -> None:
-        if self.ddp.world > 1:
-            dist.barrier()  # rank 0 may still be exporting; gloo aborts if a peer leaves early
-            dist.destroy_process_group()
+        return {"model": str(save(self.model, self.out / "model.safetensors", **meta))}

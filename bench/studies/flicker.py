@@ -10,28 +10,29 @@ motion = mean output change where the input clearly moved (a stabiliser must kee
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/common.py
 from common import (
-    SHARED,
+    CLIP_FPS,
     STYLE_DIR,
+    VIDEO_DIR,
     bench_model,
     dataset_files,
     markdown_table,
+    pan_clip,
     publish,
     require_shared,
 )
-from video_speed import pan_clip
 
-VIDEO_DIR = SHARED / "datasets" / "video"
 PAN_SIZE = (640, 360)
-PAN_FPS = 25
 
 
 def clips(seconds: float) -> list[Path]:
     real = sorted(p for p in VIDEO_DIR.iterdir() if p.suffix.lower() in {".avi", ".mp4"})
-    return [*real, pan_clip(PAN_SIZE, round(seconds * PAN_FPS))]
+    return [*real, pan_clip(PAN_SIZE, round(seconds * CLIP_FPS))]
 
 
 def measure(stylizer, style: Path, clip: Path, size: int, seconds: float) -> dict:
