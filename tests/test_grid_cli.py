@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -88,3 +89,32 @@ def test_builtin_names_every_builtin_style(tmp_path, tiny_weights, image_folder)
     assert result.exit_code == 0, result.output
     names = {f"a_{name}.png" for name in builtin_styles()}
     assert len(names) == 10 and {p.name for p in out.iterdir()} == names | {"grid.png"}
+
+
+def test_torchrun_shares_the_rows_between_processes_with_one_sheet(
+    tmp_path, tiny_weights, image_folder
+):
+    import os
+    import subprocess
+    import sys
+
+    contents = image_folder(tmp_path / "contents", ["a.jpg", "b.png", "c.png"], 48, 32)
+    styles = image_folder(tmp_path / "styles", ["s1.png", "s2.png"], 64, 64)
+    out = tmp_path / "out"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*launcher, "-m", "a2k_cli", "grid", str(contents), str(styles), "-o", str(out)]
+    cmd += ["--model", str(tiny_weights), "--size", "64", "--style-size", "64", "--tile", "48"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)  # one summary: rank 1 prints nothing
+    assert summary["written"] == 6
+    pairs = [
+        (i["content"].rsplit("/", 1)[-1], i["style"].rsplit("/", 1)[-1]) for i in summary["items"]
+    ]
+    assert pairs == [(c, s) for c in ("a.jpg", "b.png", "c.png") for s in ("s1.png", "s2.png")]
+    # rank 0 painted rows a and c, rank 1 row b, read back from disk for the one sheet
+    alone = tmp_path / "alone"
+    assert grid(tiny_weights, contents, styles, alone).exit_code == 0
+    shared, single = (np.asarray(Image.open(d / "grid.png"), float) for d in (out, alone))
+    assert shared.shape == single.shape and np.abs(shared - single).mean() < 1
