@@ -191,8 +191,9 @@ def train(
 ) -> None:
     """Train A2K modules and decoder on two image folders (torchrun for several GPUs).
 
-    Example: `a2k train --data photos/ --styles paintings/ --out runs/mine`; continue it
-    with `a2k train --resume runs/mine`. Ctrl-C finishes the step and saves the run.
+    Example: `a2k train --data photos/ --styles paintings/ --out runs/mine`.
+
+    Continue it with `a2k train --resume runs/mine`; Ctrl-C finishes the step and saves it.
     """
     cfg = make_config(TrainConfig, ctx, resume, settings)
     if not resume:
@@ -222,8 +223,9 @@ def distill(
 ) -> None:
     """Distil a lite encoder from a teacher's relu*_1 features (writes OUT/encoder.safetensors).
 
-    Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`;
-    continue it with `a2k distill --resume runs/distill-lite`.
+    Example: `a2k distill --teacher teacher.safetensors --data photos/ --data paintings/`.
+
+    Continue it with `a2k distill --resume runs/distill-lite`; Ctrl-C saves it.
     """
     cfg = make_config(DistillConfig, ctx, resume, settings)
     if not resume and not Path(cfg.teacher).is_file():
