@@ -40,6 +40,7 @@ def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
         "widths": json.dumps(list(net.preset.widths)),
         "blocks": json.dumps(list(net.preset.blocks)),
         "upsample": net.preset.upsample,
+        "block_grids": str(net.preset.block_grids),
     }
     header |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -117,6 +118,7 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
             tuple(json.loads(meta["widths"])),
             tuple(json.loads(meta["blocks"])),
             meta.get("upsample", "nearest"),  # files from before the option: the paper's
+            int(meta.get("block_grids", "1")),
         )
         if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):
             raise ValueError("widths and blocks must be positive integers")

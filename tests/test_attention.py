@@ -113,3 +113,39 @@ def test_attend_matches_direct_formulation(channels, layout):
     ref_da, ref_pa = all_to_all_reference(q, k, v, q2, k2, v2, 4, 8)
     torch.testing.assert_close(da, ref_da, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(pa, ref_pa, atol=1e-5, rtol=1e-5)
+
+
+def block_seam_ratio(x: torch.Tensor, block: int) -> float:
+    """Mean |step| across block boundaries over that across block middles (1: no seams)."""
+    steps = x.diff(dim=-1).abs()
+    return (
+        steps[..., block - 1 :: block].mean() / steps[..., block // 2 - 1 :: block].mean()
+    ).item()
+
+
+def test_two_block_grids_hide_the_seams_and_leave_da_alone():
+    torch.manual_seed(0)
+    module = A2K(32, 8)
+    # a smooth content: a step across a block boundary of PA's output is a seam
+    ramp = torch.linspace(0, 1, 64).expand(1, 32, 64, 64) + 0.05 * torch.randn(1, 32, 64, 64)
+    style = module.prepare_style(torch.randn(1, 32, 32, 32))
+    with torch.no_grad():
+        q, q2 = module.q(ramp), module.q2(ramp)
+        da1, pa1 = a2k_attend(q, q2, style, 8)
+        da2, pa2 = a2k_attend(q, q2, style, 8, grids=2)
+    assert block_seam_ratio(pa1, 8) > 1.2  # the paper's single grid leaves seams
+    assert block_seam_ratio(pa2, 8) < 0.8 * block_seam_ratio(pa1, 8)
+    torch.testing.assert_close(da1, da2)
+    with pytest.raises(ValueError, match="grids"):
+        A2K(32, 8, grids=3)
+
+
+def test_the_block_grids_travel_with_the_weights_file(tmp_path):
+    from dataclasses import replace
+
+    from a2k_cli.model import PRESETS, A2KNet
+    from a2k_cli.weights import load, save
+
+    net = A2KNet(replace(PRESETS["lite"], block_grids=2))
+    assert {m.grids for m in net.modules() if isinstance(m, A2K)} == {2}
+    assert load(save(net, tmp_path / "two.safetensors")).preset.block_grids == 2

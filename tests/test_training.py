@@ -318,16 +318,20 @@ def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
     assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())
 
 
-def test_new_loss_terms_and_bilinear_upsampling_train_and_export(folders, tmp_path, encoder_file):
+def test_new_loss_terms_bilinear_upsampling_and_two_grids_train_and_export(
+    folders, tmp_path, encoder_file
+):
     cfg = tiny_config(
         folders,
         tmp_path / "run",
         init=encoder_file,
         upsample="bilinear",
+        block_grids=2,
         lambda_distribution=100.0,
         lambda_identity_pixel=50.0,
         lambda_identity_feature=1.0,
         lambda_lattice=10.0,
+        lattice_periods=[2, 32],
         lambda_colour=50.0,
     )
     Trainer(cfg).run()
@@ -339,6 +343,7 @@ def test_new_loss_terms_and_bilinear_upsampling_train_and_export(folders, tmp_pa
     assert all(r["skipped_images"] == 0 for r in records)
     net = load(tmp_path / "run" / "model.safetensors")
     assert net.decoder.upsample == "bilinear" and load(encoder_file).decoder.upsample == "nearest"
+    assert net.preset.block_grids == 2 and load(encoder_file).preset.block_grids == 1
 
 
 def test_sorted_distribution_loss_is_zero_for_a_permutation_and_grows_with_a_shift():

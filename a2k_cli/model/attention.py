@@ -94,11 +94,14 @@ def a2k_attend(
     style: StyleKeys,
     block: int,
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    grids: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """DA step 2 and PA for content queries; returns the (DA, PA) outputs as (B, C, H, W).
 
     Content positions are processed in chunks; each chunk's result does not depend on the
-    others, so the output is identical to the unchunked computation.
+    others, so the output is identical to the unchunked computation. `grids=2` averages PA
+    over the block grid and the grid shifted by half a block, so no seam is left where
+    neighbouring blocks matched different style blocks (1: the paper's computation).
     """
     b, _, height, width = q.shape
     heads, dv = style.agg_values.shape[1], style.agg_values.shape[-1]
@@ -113,6 +116,20 @@ def a2k_attend(
         out = attention(queries[:, :, start : start + rows], style.agg_keys, style.agg_values)
         da[:, start : start + rows] = out.transpose(1, 2)
     da = da.view(b, height, width, heads * dv).permute(0, 3, 1, 2)
+    pa = progressive_attention(q2, style, block, step)
+    if grids == 2:  # the shifted grid: reflect-padded by half a block, cropped back
+        half = block // 2
+        padded = F.pad(q2, (half, block - half, half, block - half), mode="reflect")
+        shifted = progressive_attention(padded, style, block, step)
+        pa = 0.5 * (pa + shifted[..., half : half + height, half : half + width])
+    return da, pa
+
+
+def progressive_attention(q2: Tensor, style: StyleKeys, block: int, step: int) -> Tensor:
+    """PA: each content block attends inside the one style block it matches best; `step`
+    blocks at a time. Returns (B, C, H, W)."""
+    heads = style.block_keys.shape[1]
+    rows = step * block * block
     # PA step 1: each content block matched to a style block by summed position-wise
     # similarity. A block has one row of scores where it has r rows of logits, so the
     # scores run in chunks of `rows` blocks: the style's keys (copied per sample when a
@@ -132,8 +149,7 @@ def a2k_attend(
         keys = gather_blocks(style.block_keys, match[:, :, start : start + step])
         values = gather_blocks(style.block_values, match[:, :, start : start + step])
         pa_out.append(softmax_attention(q2b[:, :, start : start + step], keys, values))
-    pa = from_blocks(torch.cat(pa_out, 2), block, height, width)
-    return da, pa
+    return from_blocks(torch.cat(pa_out, 2), block, *q2.shape[-2:])
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -177,11 +193,13 @@ def gather_blocks(blocks: Tensor, index: Tensor) -> Tensor:
 class A2K(nn.Module):
     """The learned all-to-key attention module at one feature level (official key names)."""
 
-    def __init__(self, channels: int, block_size: int, heads: int = 8) -> None:
+    def __init__(self, channels: int, block_size: int, heads: int = 8, grids: int = 1) -> None:
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
-        self.block_size, self.heads = block_size, heads
+        if grids not in (1, 2):
+            raise ValueError(f"grids must be 1 or 2, got {grids}")
+        self.block_size, self.heads, self.grids = block_size, heads, grids
         self.budget_bytes = DEFAULT_BUDGET_BYTES
         for name in ("q", "k", "v", "q2", "k2", "v2", "fusion1", "fusion2"):
             setattr(self, name, nn.Conv2d(channels, channels, 1))
@@ -204,7 +222,8 @@ class A2K(nn.Module):
 
     def attend(self, content: Tensor, style: StyleKeys) -> Tensor:
         norm = mvn(content)
-        da, pa = a2k_attend(self.q(norm), self.q2(norm), style, self.block_size, self.budget_bytes)
+        q, q2 = self.q(norm), self.q2(norm)
+        da, pa = a2k_attend(q, q2, style, self.block_size, self.budget_bytes, self.grids)
         return self.fusion1(da) + self.fusion2(pa) + content
 
     def forward(self, content: Tensor, style: Tensor) -> Tensor:

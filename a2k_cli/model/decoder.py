@@ -76,10 +76,10 @@ class Transform(nn.Module):
     it, so there is none.
     """
 
-    def __init__(self, c4: int, c5: int, block4: int = 8, block5: int = 4) -> None:
+    def __init__(self, c4: int, c5: int, block4: int = 8, block5: int = 4, grids: int = 1) -> None:
         super().__init__()
-        self.attn_adain_4_1 = A2K(c4, block4)
-        self.attn_adain_5_1 = A2K(c5, block5)
+        self.attn_adain_4_1 = A2K(c4, block4, grids=grids)
+        self.attn_adain_5_1 = A2K(c5, block5, grids=grids)
         self.merge_conv_pad = nn.ReflectionPad2d(1)
         self.merge_conv = nn.Conv2d(c4, c4, 3)
 

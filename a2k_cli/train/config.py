@@ -136,6 +136,13 @@ class TrainConfig:
         show_default="the --init model's, else nearest",
         rule=(lambda mode: mode in (None, "nearest", "bilinear"), "nearest or bilinear"),
     )
+    block_grids: int | None = setting(
+        None,
+        "Progressive attention over 1 block grid (the paper's) or 2, half a block apart "
+        "(no seams between blocks).",
+        show_default="the --init model's, else 1",
+        rule=(lambda grids: grids in (None, 1, 2), "1 or 2"),
+    )
     global_levels: int = setting(
         4, "Global style loss over relu1_1 … reluN_1 (the paper's N: 4).", min=1, max=5
     )

@@ -72,11 +72,16 @@ def preview_crops(files: list[Path], size: int, count: int) -> Tensor:
 
 def build_network(cfg: TrainConfig) -> A2KNet:
     """The network to train: `init`'s weights or a fresh one (from the run's seed), with
-    the requested upsampling and the frozen encoder the preset asks for."""
+    the requested upsampling and block grids and the frozen encoder the preset asks for."""
     net = load(cfg.init) if cfg.init else A2KNet.from_preset(cfg.preset)
-    if cfg.upsample and cfg.upsample != net.preset.upsample:  # same weights, other interpolation
+    wanted = replace(
+        net.preset,
+        upsample=cfg.upsample or net.preset.upsample,
+        block_grids=cfg.block_grids or net.preset.block_grids,
+    )
+    if wanted != net.preset:  # the same weights, computed another way
         state = net.state_dict()
-        net = A2KNet(replace(net.preset, upsample=cfg.upsample))
+        net = A2KNet(wanted)
         net.load_state_dict(state)
     if cfg.preset == "paper":
         if not cfg.vgg:
