@@ -188,7 +188,11 @@ def _frames(src: Path, reader: Iterator[bytes], width: int, height: int) -> Iter
 
 @contextlib.contextmanager
 def frame_writer(path: Path, clip: Clip, crf: int) -> Iterator[Callable[[np.ndarray], None]]:
-    """An H.264 yuv420p encoder fed HxWx3 uint8 frames; BT.709 colour, tagged as such."""
+    """An H.264 yuv420p encoder fed HxWx3 uint8 frames; BT.709 colour, tagged as such.
+
+    x264's `veryfast` preset: the encoder shares the cores with the network, and at the same
+    CRF it costs half the CPU of the default for files of about the same size
+    (bench/results/design-measurements.md)."""
     writer = imageio_ffmpeg.write_frames(
         str(path),
         (clip.width, clip.height),
@@ -200,6 +204,8 @@ def frame_writer(path: Path, clip: Clip, crf: int) -> Iterator[Callable[[np.ndar
         output_params=[
             "-crf",
             str(crf),
+            "-preset",
+            "veryfast",
             "-vf",
             "scale=out_color_matrix=bt709:out_range=tv",
             "-colorspace",
