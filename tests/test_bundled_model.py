@@ -18,8 +18,8 @@ STYLES = ("great-wave", "starry-night", "the-scream", "composition-vii")
 
 @pytest.fixture(scope="module")
 def painted():
-    from a2k_cli.engine import Stylizer, to_tensor
-    from a2k_cli.imaging import read_image, resize_longer_side
+    from a2k_cli.engine import Stylizer
+    from a2k_cli.imaging import read_image, resize_longer_side, to_tensor
 
     stylizer = Stylizer("lite", device="cpu")
     results = []
