@@ -170,6 +170,8 @@ class Stylizer:
         its size unless `upscale`. Every size is checked against free memory before the first
         one paints; each batch of contents is encoded once for all the styles.
         """
+        if not styles:
+            return
         for image in images:
             self.check_size(*reversed(fitted_size(*image.size, size, upscale)))
         for indices in self.batches([image.size for image in images], size, upscale):
@@ -233,6 +235,7 @@ class Stylizer:
                 batch = [(_expand(state, images.shape[0]), w) for state, w in style.parts]
                 f3, merged = self.net.stylize_features(feats, batch, alpha)
                 out = self.net.decode(f3, merged)[..., :height, :width]
+                del f3, merged  # not held across the yield: one style's maps at a time
                 # pixels stay interleaved (HWC) as the network made them: image writers want that
                 out = out.float().clamp_(0, 1).cpu().contiguous(memory_format=torch.channels_last)
                 out = preserve_colour(out, images) if preserve_color else out

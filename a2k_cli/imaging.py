@@ -37,10 +37,10 @@ EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
 ALPHA_FORMATS = (".png", ".webp")
 MIN_SIDE = 16
-# Pillow's own decompression-bomb limit (179 MP: more than cameras write in practice),
-# checked from the header before decoding. a2k never changes Pillow's process-wide
-# setting, so an application that imports a2k keeps its own.
-MAX_PIXELS = 2 * Image.MAX_IMAGE_PIXELS
+# Pillow's default decompression-bomb limit (2 x its warning level: 179 MP, more than
+# cameras write in practice), checked from the header before decoding. a2k never changes
+# Pillow's process-wide setting; where an application has lowered it, Pillow's stops first.
+MAX_PIXELS = 2 * 89_478_485
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 SOFTWARE = "a2k"  # the tag on every image a2k writes (PNG text chunk, EXIF elsewhere)
@@ -110,7 +110,8 @@ def _decode(source: Path | io.BytesIO, label: str) -> LoadedImage:
     except UnidentifiedImageError:
         raise ImageError(f"{label}: not an image, or a format that cannot be read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{label}: too large to decode safely (a decompression bomb?)") from None
+        limit = f"more than {(Image.MAX_IMAGE_PIXELS or MAX_PIXELS // 2) * 2 / 1e6:.0f} megapixels"
+        raise ImageError(f"{label}: too large to decode safely ({limit})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         reason = first_line(exc)
         raise ImageError(f"{label}: cannot decode ({reason})") from None
@@ -175,10 +176,11 @@ def made_by_a2k(path: Path) -> bool:
     """Whether a2k wrote this image (its outputs are tagged): folders of contents leave
     them out, so a second run never paints the first run's outputs."""
     try:
-        with Image.open(path) as im:
-            return (
-                im.info.get("Software") == SOFTWARE or im.getexif().get(EXIF_SOFTWARE) == SOFTWARE
-            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                software = im.info.get("Software"), im.getexif().get(EXIF_SOFTWARE)
+                return SOFTWARE in software
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return False
 

@@ -118,3 +118,28 @@ def test_torchrun_shares_the_rows_between_processes_with_one_sheet(
     assert grid(tiny_weights, contents, styles, alone).exit_code == 0
     shared, single = (np.asarray(Image.open(d / "grid.png"), float) for d in (out, alone))
     assert shared.shape == single.shape and np.abs(shared - single).mean() < 1
+
+
+def test_a_style_that_cannot_be_encoded_is_reported_and_the_rest_painted(
+    tmp_path, tiny_weights, image_folder, monkeypatch
+):
+    from a2k_cli.engine import Stylizer, TooLargeError
+
+    contents = image_folder(tmp_path / "contents", ["a.jpg"], 48, 32)
+    styles = image_folder(tmp_path / "styles", ["s1.png", "s2.png"], 64, 64)
+    encode = Stylizer.encode_style
+    calls = []
+
+    def second_too_large(self, style, style_size=512):
+        calls.append(style)
+        if len(calls) == 2:
+            raise TooLargeError("s2 needs about 9.9 GiB to stylize")
+        return encode(self, style, style_size)
+
+    monkeypatch.setattr(Stylizer, "encode_style", second_too_large)
+    out = tmp_path / "out"
+    result = grid(tiny_weights, contents, styles, out, "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["written"] == 1 and summary["failed"] == 1
+    assert {p.name for p in out.iterdir()} == {"a_s1.png", "grid.png"}

@@ -145,3 +145,17 @@ def test_outputs_are_tagged_so_folders_leave_them_out(tmp_path):
         image.save(tmp_path / f"other{suffix}")
         assert made_by_a2k(tmp_path / f"made{suffix}")
         assert not made_by_a2k(tmp_path / f"other{suffix}")
+
+
+def test_the_size_limit_holds_when_an_application_turned_pillows_off(
+    tmp_path, monkeypatch, huge_png_header
+):
+    from PIL import Image
+
+    from a2k_cli.imaging import ImageError, read_image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)  # Pillow's documented "no check"
+    header = tmp_path / "huge.png"
+    huge_png_header(header, 17000, 16384)
+    with pytest.raises(ImageError, match="too large"):
+        read_image(header)

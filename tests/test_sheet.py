@@ -66,3 +66,11 @@ def test_a_damaged_cache_file_is_encoded_again(tiny_weights, photo, tmp_path):
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.asarray(Image.open(out)), first)
     assert cached.stat().st_size > 1000
+
+
+def test_an_output_name_that_cannot_be_written_is_refused_before_painting(
+    tiny_weights, photo, tmp_path
+):
+    result = sheet(tiny_weights, photo, "-o", str(tmp_path / "sheet.gif"))
+    assert result.exit_code == 2 and "unknown output format" in result.output
+    assert not (tmp_path / "sheet.gif").exists()

@@ -412,6 +412,8 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
         assert result.exit_code == 2 and f"{option} must be" in result.output, result.output
     with pytest.raises(SettingsError, match="--upsample must be nearest or bilinear"):
         TrainConfig(data=str(contents), styles=str(styles), out="x", upsample="cubic")
+    with pytest.raises(SettingsError, match="--lattice-periods must be smaller than --crop 128"):
+        TrainConfig(data=str(contents), styles=str(styles), crop=128, lattice_periods=[2, 128])
 
 
 def test_resume_refuses_to_change_the_recipe_in_both_commands(tmp_path, folders, teacher_file):

@@ -257,3 +257,15 @@ def test_bad_style_or_output_fails_in_one_line(case, clip, style, tmp_path):
     result = runner.invoke(app, ["video", str(clip), "--style", str(style_arg), "-o", str(out)])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_braces_in_a_file_name_are_shown_literally(clip, style, tiny_weights, tmp_path):
+    import shutil
+
+    odd = tmp_path / "clip {1} [x].mp4"
+    shutil.copy(clip, odd)
+    out = tmp_path / "out {0}.mp4"
+    args = ["video", str(odd), "--style", str(style), "-o", str(out), "--size", "64"]
+    result = runner.invoke(app, [*args, "--model", str(tiny_weights), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and probe(out)[1] == 16

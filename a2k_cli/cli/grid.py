@@ -71,7 +71,8 @@ def readable(paths: list[Path], results: list[ItemResult], what: str) -> list[tu
         try:
             loaded.append((path, read_image(path)))
         except ImageError as exc:
-            item = ItemResult(str(path) if what == "content" else "-", str(path), None)
+            content, style = (str(path), "-") if what == "content" else ("-", str(path))
+            item = ItemResult(content, style, None)
             results.append(item)
             report_failure(item, f"{what} {exc}")
     return loaded
@@ -128,7 +129,17 @@ def grid(
     styles = readable(style_paths, style_failures, "style")
     if not styles:
         fail(f"{styles_dir}: no readable style images")
-    encoded = [stylizer.encode_style(loaded.rgb, style_size) for _, loaded in styles]
+    encoded = []
+    for path, loaded in list(styles):  # one style too large must not sink the grid
+        try:
+            encoded.append(stylizer.encode_style(loaded.rgb, style_size))
+        except (RuntimeError, ValueError) as exc:
+            styles.remove((path, loaded))
+            item = ItemResult("-", str(path), None)
+            style_failures.append(item)
+            report_failure(item, f"style {path}: {one_line(exc)}")
+    if not styles:
+        fail(f"{styles_dir}: no style image can be used")
     content_paths = image_files(contents_dir)
     if not content_paths:
         fail(f"{contents_dir}: no content images")
@@ -170,7 +181,7 @@ def grid(
                 for j, pair in enumerate(pairs):
                     if j not in todo:
                         row[j] = kept_tile(pair, tile)
-                try:
+                try:  # an empty `todo` (every pair kept) paints nothing, decodes nothing
                     painted = [  # painted here, so that a failure is caught here
                         image
                         for _, _, image in stylizer.paint(

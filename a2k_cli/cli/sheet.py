@@ -55,10 +55,14 @@ def sheet(
     """
     check_options(alpha, quality)
     from a2k_cli.contact_sheet import gallery
-    from a2k_cli.imaging import ImageError, read_image, write_image
+    from a2k_cli.imaging import ImageError, format_suffix, read_image, write_image
     from a2k_cli.styles import StyleNotFoundError, named_styles, resolve_style
 
     target = output or photo.with_name(f"{photo.stem}_sheet.jpg")
+    try:  # before painting: a name that cannot be written is a usage error
+        format_suffix(target.suffix)
+    except ImageError as exc:
+        fail(f"-o {target}: {exc}", code=2)
     if problem := output_problem(target, overwrite, photo):
         fail(problem)
     known = named_styles()

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from a2k_cli.engine import EncodedStyle, Stylizer
 
 STDIO = Path("-")  # a content or output of `-`: standard input or output
+DECODED = 8  # contents decoded at a time, at their full size: a cap on the memory they hold
 
 
 def piped_job(contents: list[Path], output: Path | None) -> list[tuple[Path, Path]]:
@@ -208,7 +209,8 @@ def paint_all(run: Run, items: list[tuple[tuple[Path, Path], ItemResult]], quiet
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         task = bar.add_task("stylize", total=len(items))
-        for indices in run.stylizer.batches(sizes, run.size, run.upscale):
+        batches = run.stylizer.batches(sizes, run.size, run.upscale)
+        for indices in (b[i : i + DECODED] for b in batches for i in range(0, len(b), DECODED)):
             pending = []
             for (content, target), result in (items[i] for i in indices):
                 loaded = read_content(content, target, run.overwrite, result)

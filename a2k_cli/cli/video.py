@@ -150,8 +150,10 @@ def video_command(
     stylizer = open_stylizer(model, device, precision)
     pace = Pace()
     try:
-        with progress_bar(f"[bold]{plain(source.name)}", *columns, quiet=as_json) as bar:
-            task = bar.add_task("video", total=None)
+        # the name goes in as the task's description: a label is formatted, and a name
+        # may hold braces
+        with progress_bar("[bold]{task.description}", *columns, quiet=as_json) as bar:
+            task = bar.add_task(plain(source.name), total=None)
 
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)

@@ -100,7 +100,7 @@ def a2k_attend(
 
     Content positions are processed in chunks; each chunk's result does not depend on the
     others, so the output is identical to the unchunked computation. `grids=2` averages PA
-    over the block grid and the grid shifted by half a block, so no seam is left where
+    over the block grid and the grid shifted by half a block, which halves the seams where
     neighbouring blocks matched different style blocks (1: the paper's computation).
     """
     b, _, height, width = q.shape
@@ -197,8 +197,8 @@ class A2K(nn.Module):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
-        if grids not in (1, 2):
-            raise ValueError(f"grids must be 1 or 2, got {grids}")
+        if grids not in (1, 2) or (grids == 2 and block_size < 2):
+            raise ValueError(f"grids must be 1, or 2 with blocks of 2 or more, got {grids}")
         self.block_size, self.heads, self.grids = block_size, heads, grids
         self.budget_bytes = DEFAULT_BUDGET_BYTES
         for name in ("q", "k", "v", "q2", "k2", "v2", "fusion1", "fusion2"):

@@ -139,7 +139,7 @@ class TrainConfig:
     block_grids: int | None = setting(
         None,
         "Progressive attention over 1 block grid (the paper's) or 2, half a block apart "
-        "(no seams between blocks).",
+        "(fainter seams between blocks).",
         show_default="the --init model's, else 1",
         rule=(lambda grids: grids in (None, 1, 2), "1 or 2"),
     )
@@ -164,6 +164,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check(self)
+        if max(self.lattice_periods) >= self.crop:  # no boundary of that period in a crop
+            raise SettingsError(
+                f"--lattice-periods must be smaller than --crop {self.crop}, "
+                f"got {as_text(self.lattice_periods)}"
+            )
 
 
 @dataclass

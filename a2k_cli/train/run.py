@@ -121,13 +121,15 @@ class StopSignals:
         self.requested = True
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+        for sig, handler in self.previous.items():  # None: not set from Python, the default
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
 def ignore_interrupts(worker_id: int) -> None:
-    """Data-loading workers leave Ctrl-C to the main process, which finishes its step."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Data-loading workers leave Ctrl-C and SIGTERM (sent to the whole process group by
+    terminals, `docker stop`, schedulers) to the main process, which finishes its step."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def loader(dataset: Dataset, indices: Iterable[int], batch: int, workers: int) -> DataLoader:
