@@ -134,14 +134,16 @@ def run_job(
         job = make()
     except (ValueError, OSError) as exc:
         fail(one_line(exc))
+    finished = False
     try:
         summary = run_with_progress(job, label, describe)
+        finished = True
     except OSError as exc:  # a full disk or a vanished run folder: the last checkpoint stands
         fail(f"{job.out}: cannot write the run ({exc.strerror or one_line(exc)})")
     except ValueError as exc:  # training images that keep failing to decode
         fail(one_line(exc))
     finally:
-        job.close()
+        job.close(finished)
     if not job.ddp.main:
         return None
     if as_json:

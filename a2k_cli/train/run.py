@@ -90,9 +90,12 @@ class Distributed:
         dist.all_gather(gathered, checksum)
         return all(torch.equal(g, gathered[0]) for g in gathered)
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
+        """Leave the job: after a normal end, wait for rank 0's export first (gloo aborts if
+        a peer leaves early); after an error, no barrier, which the others may never reach."""
         if self.world > 1:
-            dist.barrier()  # rank 0 may still be exporting; gloo aborts if a peer leaves early
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
 
 
@@ -322,5 +325,5 @@ class TrainingRun(ABC):
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
-    def close(self) -> None:
-        self.ddp.close()
+    def close(self, finished: bool = True) -> None:
+        self.ddp.close(finished)
