@@ -45,6 +45,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 SOFTWARE = "a2k"  # the tag on every image a2k writes (PNG text chunk, EXIF elsewhere)
 EXIF_SOFTWARE = 0x0131
+EXIF_ORIENTATION = 0x0112  # values 5-8 turn the picture a quarter: width and height swap
 
 
 class ImageError(A2KError, ValueError):
@@ -186,13 +187,18 @@ def made_by_a2k(path: Path) -> bool:
 
 
 def header_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) read from the file's header alone; None when it cannot be read
-    (`read_image` then says why)."""
+    """(width, height) as `read_image` will return it (EXIF orientation applied), read from
+    the file's header alone; None when it cannot be read (`read_image` then says why)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                return im.size
+                size = im.size
+                try:  # damaged EXIF: the size as stored (decoding will judge the file)
+                    turned = im.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+                except (OSError, SyntaxError, ValueError, EOFError):
+                    turned = False
+                return (size[1], size[0]) if turned else size
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return None
 

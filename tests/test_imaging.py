@@ -8,7 +8,7 @@ from PIL import Image
 
 from a2k_cli import imaging
 from a2k_cli.contact_sheet import contact_sheet
-from a2k_cli.imaging import ImageError, output_name, read_image, write_image
+from a2k_cli.imaging import ImageError, header_size, output_name, read_image, write_image
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "1"])
@@ -34,6 +34,7 @@ def test_exif_rotation_is_applied(tmp_path, picture):
     exif[0x0112] = 6  # rotate 90° clockwise on display
     image.save(tmp_path / "phone.jpg", exif=exif)
     assert read_image(tmp_path / "phone.jpg").rgb.size == (30, 60)
+    assert header_size(tmp_path / "phone.jpg") == (30, 60)  # what batching plans with
 
 
 def test_palette_transparency_counts_as_alpha(tmp_path, picture):

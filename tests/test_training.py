@@ -468,3 +468,19 @@ def test_an_interrupted_distill_says_how_to_resume_and_continues(
     assert resumed.exit_code == 0, resumed.output
     summary = json.loads(resumed.stdout)
     assert summary["steps"] == 3 and summary["encoder"] == str(out / "encoder.safetensors")
+
+
+def test_an_error_raised_in_a_data_loading_worker_reaches_the_user_unwrapped():
+    from torch._utils import ExceptionWrapper
+
+    from a2k_cli.cli.train import worker_error
+
+    try:
+        raise ValueError("10 unreadable training images in a row")
+    except ValueError:
+        wrapper = ExceptionWrapper(where="in DataLoader worker process 0")
+    with pytest.raises(ValueError) as raised:
+        wrapper.reraise()
+    assert "Caught ValueError" in str(raised.value)  # what torch hands the main process
+    assert worker_error(raised.value) == "10 unreadable training images in a row"
+    assert worker_error(ValueError("plain")) == "plain"

@@ -123,6 +123,15 @@ def make_config(
         fail(one_line(exc))
 
 
+def worker_error(exc: BaseException) -> str:
+    """The one line of an error, unwrapped when a data-loading worker raised it (torch
+    re-raises it as "Caught ValueError in DataLoader worker process 0." + the traceback)."""
+    lines = str(exc).strip().splitlines()
+    if len(lines) > 1 and lines[0].startswith("Caught ") and "DataLoader worker" in lines[0]:
+        return lines[-1].partition(": ")[2] or lines[-1]
+    return one_line(exc)
+
+
 def run_job(
     make: Callable[[], TrainingRun], label: str, describe: Callable[[Record], str], as_json: bool
 ) -> dict[str, Any] | None:
@@ -141,7 +150,7 @@ def run_job(
     except OSError as exc:  # a full disk or a vanished run folder: the last checkpoint stands
         fail(f"{job.out}: cannot write the run ({exc.strerror or one_line(exc)})")
     except ValueError as exc:  # training images that keep failing to decode
-        fail(one_line(exc))
+        fail(worker_error(exc))
     finally:
         job.close(finished)
     if not job.ddp.main:
