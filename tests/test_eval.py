@@ -104,14 +104,27 @@ def test_output_stem_follows_the_stylize_naming_rule():
     )
 
 
-def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights, picture):
+def flat_folders(tmp_path, picture, files: dict[str, tuple]) -> list[str]:
+    """Folders c (contents), s (styles), o (outputs) of flat pictures: {"c/p1.png": (w, h, rgb)}."""
     for folder in "cso":
         (tmp_path / folder).mkdir()
-    picture(96, 64, color=(200, 30, 30)).save(tmp_path / "c" / "p1.png")
-    picture(96, 64, color=(30, 200, 30)).save(tmp_path / "c" / "p2.png")
-    picture(64, 64, color=(30, 30, 200)).save(tmp_path / "s" / "art.png")
-    picture(192, 128, color=(200, 30, 30)).save(tmp_path / "o" / "p1_art.png")
-    picture(96, 64, color=(0, 0, 0)).save(tmp_path / "o" / "stray.png")
+    for name, (width, height, colour) in files.items():
+        picture(width, height, color=colour).save(tmp_path / name)
+    return [str(tmp_path / d) for d in "cso"]
+
+
+def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights, picture):
+    flat_folders(
+        tmp_path,
+        picture,
+        {
+            "c/p1.png": (96, 64, (200, 30, 30)),
+            "c/p2.png": (96, 64, (30, 200, 30)),
+            "s/art.png": (64, 64, (30, 30, 200)),
+            "o/p1_art.png": (192, 128, (200, 30, 30)),
+            "o/stray.png": (96, 64, (0, 0, 0)),
+        },
+    )
     (tmp_path / "o" / "p2_art.jpg").write_bytes(b"not an image")
     args = ["eval", *(str(tmp_path / d) for d in "cso"), "--model", str(tiny_weights)]
     result = runner.invoke(app, [*args, "--json", "--size", "96"])
@@ -134,12 +147,15 @@ def test_eval_json_schema_unmatched_and_failed(tmp_path, tiny_weights, picture):
 
 
 def test_eval_table_and_one_line_errors(tmp_path, tiny_weights, picture):
-    for folder in "cso":
-        (tmp_path / folder).mkdir()
-    picture(96, 64, color=(200, 30, 30)).save(tmp_path / "c" / "p1.png")
-    picture(96, 64, color=(30, 30, 200)).save(tmp_path / "s" / "art.png")
-    picture(96, 64, color=(100, 30, 30)).save(tmp_path / "o" / "p1_art.png")
-    dirs = [str(tmp_path / d) for d in "cso"]
+    dirs = flat_folders(
+        tmp_path,
+        picture,
+        {
+            "c/p1.png": (96, 64, (200, 30, 30)),
+            "s/art.png": (96, 64, (30, 30, 200)),
+            "o/p1_art.png": (96, 64, (100, 30, 30)),
+        },
+    )
     result = runner.invoke(app, ["eval", *dirs, "--model", str(tiny_weights)])
     assert result.exit_code == 0 and "p1_art.png" in result.stdout and "mean of 1" in result.stdout
 
