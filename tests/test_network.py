@@ -39,6 +39,20 @@ def test_decoder_equals_the_official_layer_by_layer_computation(layout):
     assert (fused - plain).abs().max() < 1e-5 * plain.abs().max()  # float rounding only
 
 
+def test_bilinear_last_smooths_only_the_decoders_last_upsampling():
+    torch.manual_seed(0)
+    decoder = A2KNet.from_preset("lite").decoder
+    for p in decoder.parameters():
+        p.data.normal_(0, 0.1)
+    merged, f3cs = torch.rand(1, 128, 6, 10), torch.rand(1, 64, 12, 20)
+    decoder.upsample = "bilinear-last"
+    decoder.decoder_layer_2[-6].mode = "bilinear"  # the last nn.Upsample, in the plain layers
+    with torch.no_grad():
+        plain = decoder.decoder_layer_2(torch.cat((decoder.decoder_layer_1(merged), f3cs), 1))
+        fused = decoder(merged, f3cs)
+    assert (fused - plain).abs().max() < 1e-5 * plain.abs().max()
+
+
 def test_upsample_conv_gradients_match_the_plain_computation():
     torch.manual_seed(0)
     x, w, b = (torch.randn(*s, requires_grad=True) for s in ((2, 5, 7, 9), (4, 5, 3, 3), (4,)))

@@ -410,7 +410,7 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
     ):
         result = CliRunner().invoke(app, [*args, option, value])
         assert result.exit_code == 2 and f"{option} must be" in result.output, result.output
-    with pytest.raises(SettingsError, match="--upsample must be nearest or bilinear"):
+    with pytest.raises(SettingsError, match="--upsample must be nearest, bilinear or "):
         TrainConfig(data=str(contents), styles=str(styles), out="x", upsample="cubic")
     with pytest.raises(SettingsError, match="--lattice-periods must be smaller than --crop 128"):
         TrainConfig(data=str(contents), styles=str(styles), crop=128, lattice_periods=[2, 128])

@@ -51,9 +51,24 @@ def bilinear_upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None
 
 UPSAMPLE_CONV = {"nearest": upsample_conv, "bilinear": bilinear_upsample_conv}
 
+# The decoder's upsampling modes: how each of its three 2x upsamplings interpolates. The
+# 2-px lattice comes from the last one alone, so "bilinear-last" smooths only that one
+# and keeps the coarser stages' nearest-neighbour copies, which carry texture.
+UPSAMPLE_MODES = {
+    "nearest": ("nearest",) * 3,
+    "bilinear": ("bilinear",) * 3,
+    "bilinear-last": ("nearest", "nearest", "bilinear"),
+}
 
-def run_layers(layers: nn.Sequential, x: Tensor, upsample: str = "nearest") -> Tensor:
-    """Run a decoder stage, fusing each upsample with the padded conv that follows it."""
+
+def run_layers(
+    layers: nn.Sequential, x: Tensor, upsamples: tuple[str, ...] = ("nearest",) * 3
+) -> Tensor:
+    """Run a decoder stage, fusing each upsample with the padded conv that follows it.
+
+    `upsamples` gives the interpolation of the stage's upsamples, in order.
+    """
+    modes = iter(upsamples)
     upsampled = False
     for layer in layers:
         if isinstance(layer, nn.Upsample):
@@ -61,7 +76,7 @@ def run_layers(layers: nn.Sequential, x: Tensor, upsample: str = "nearest") -> T
         elif isinstance(layer, nn.ReflectionPad2d) and upsampled:
             continue
         elif isinstance(layer, nn.Conv2d) and upsampled:
-            x, upsampled = UPSAMPLE_CONV[upsample](x, layer.weight, layer.bias), False
+            x, upsampled = UPSAMPLE_CONV[next(modes)](x, layer.weight, layer.bias), False
         else:
             x = layer(x)
     if upsampled:
@@ -96,16 +111,17 @@ class Transform(nn.Module):
 class Decoder(nn.Module):
     """Merged relu4_1-level features + stylized relu3_1 -> RGB image.
 
-    `upsample` is how its three 2x upsamplings interpolate: "nearest" as the paper (and the
-    authors' weights); "bilinear" leaves no 2-px lattice on flat areas, which nearest
-    neighbours followed by 3x3 convs do. The weights are the same either way.
+    `upsample` names how its three 2x upsamplings interpolate (`UPSAMPLE_MODES`): "nearest"
+    as the paper (and the authors' weights); "bilinear" or "bilinear-last" leave no 2-px
+    lattice on flat areas, which nearest neighbours followed by 3x3 convs do. The weights
+    are the same either way.
     """
 
     def __init__(self, widths: tuple[int, int, int, int, int], upsample: str = "nearest") -> None:
         super().__init__()
-        if upsample not in UPSAMPLE_CONV:
+        if upsample not in UPSAMPLE_MODES:
             raise ValueError(
-                f"upsample must be one of {', '.join(UPSAMPLE_CONV)}, not {upsample!r}"
+                f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {upsample!r}"
             )
         self.upsample = upsample
         c1, c2, c3, c4, _ = widths
@@ -132,7 +148,8 @@ class Decoder(nn.Module):
         x = run_layers(self.decoder_layer_1[:-1], merged)  # up to its final upsample
         first = self.decoder_layer_2[1]
         up_w, skip_w = first.weight.split(x.shape[1], 1)
-        x = UPSAMPLE_CONV[self.upsample](x, up_w, first.bias) + F.conv2d(
+        first_mode, *later_modes = UPSAMPLE_MODES[self.upsample]
+        x = UPSAMPLE_CONV[first_mode](x, up_w, first.bias) + F.conv2d(
             F.pad(f3cs, (1, 1, 1, 1), "reflect"), skip_w
         )
-        return run_layers(self.decoder_layer_2[3:], x.relu_(), self.upsample)
+        return run_layers(self.decoder_layer_2[3:], x.relu_(), tuple(later_modes))

@@ -132,9 +132,13 @@ class TrainConfig:
     )
     upsample: str | None = setting(
         None,
-        "The decoder's 2x upsampling: nearest (the paper's) or bilinear (no 2-px lattice).",
+        "The decoder's 2x upsamplings: nearest (the paper's), bilinear, or bilinear-last "
+        "(only the last one bilinear); both bilinear modes leave no 2-px lattice.",
         show_default="the --init model's, else nearest",
-        rule=(lambda mode: mode in (None, "nearest", "bilinear"), "nearest or bilinear"),
+        rule=(
+            lambda mode: mode in (None, "nearest", "bilinear", "bilinear-last"),
+            "nearest, bilinear or bilinear-last",
+        ),
     )
     block_grids: int | None = setting(
         None,
