@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,10 @@ BATCH_PIXELS = {"cpu": 1024 * 1024, "cuda": 4 * 1024 * 1024, "mps": 2 * 1024 * 1
 # command holds, with room for how the kept memory fragments (checked against measured
 # peaks by bench/studies/memory_peaks.py; whole-process peaks in bench/RESULTS.md)
 PEAK_MAPS = 6
+
+# encoded styles a Stylizer keeps in memory for reuse, least recently used dropped first:
+# a long-lived process (a server, a notebook) must not grow with every style it meets
+STYLES_KEPT = 16
 
 
 class TooLargeError(A2KError, ValueError):
@@ -81,7 +86,7 @@ class Stylizer:
         self.dtype = dtype or pick_dtype(self.device, precision)
         net = model if isinstance(model, A2KNet) else load(model)
         self.net = net.eval().to(self.device, self.dtype, memory_format=torch.channels_last)
-        self._styles: dict[tuple, StyleState] = {}
+        self._styles: OrderedDict[tuple, StyleState] = OrderedDict()  # most recent last
         self._disk = None
         if style_cache is not None and not isinstance(model, A2KNet):
             model_key = (_identity(resolve(model)), str(self.dtype), self.device.type)
@@ -114,6 +119,7 @@ class Stylizer:
             source = as_rgb(source)
         key = (_identity(source), style_size)
         if key in self._styles:
+            self._styles.move_to_end(key)
             return self._styles[key]
         state = self._disk.get(key, self.device) if self._disk else None
         if state is None:
@@ -126,6 +132,8 @@ class Stylizer:
             if self._disk:
                 self._disk.put(key, state)
         self._styles[key] = state
+        while len(self._styles) > STYLES_KEPT:
+            self._styles.popitem(last=False)
         return state
 
     # ---- images: the entry point --------------------------------------------------------

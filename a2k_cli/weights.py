@@ -23,7 +23,10 @@ from a2k_cli.model import A2KNet, Preset
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
 
-FORMAT_VERSION = "1"
+# "2": the network is not computed as the paper's (another upsampling, two block grids),
+# which early version-1 readers did not know and would paint wrongly, so they must refuse
+# it. Files computed as the paper's keep "1".
+FORMAT_VERSIONS = ("1", "2")
 SUFFIX = ".safetensors"
 DEFAULT_MODEL = "a2k-lite"
 
@@ -35,8 +38,9 @@ class WeightsError(A2KError, ValueError):
 def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
     """Write `net` atomically; extra metadata values are stored as JSON strings."""
     path = Path(path)
+    as_paper = net.preset.block_grids == 1 and net.preset.upsample == "nearest"
     header = {
-        "format_version": FORMAT_VERSION,
+        "format_version": "1" if as_paper else "2",
         "widths": json.dumps(list(net.preset.widths)),
         "blocks": json.dumps(list(net.preset.blocks)),
         "upsample": net.preset.upsample,
@@ -111,7 +115,7 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
     """Build the network a weights file describes and load it, checking every tensor."""
     path = resolve(path_or_name)
     meta = read_metadata(path)
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in FORMAT_VERSIONS:
         raise WeightsError(f"{path}: unsupported format version {meta.get('format_version')!r}")
     try:
         preset = Preset(

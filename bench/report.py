@@ -25,7 +25,7 @@ PERFORMANCE = (  # made by `make bench`
 )
 QUALITY = (("quality", "Network-free measures and losses on 256 held-out pairs, 512 px"),)
 STUDIES = (  # made on demand by bench/studies/NAME.py
-    ("network_floor", "Where a2k's network time goes: 1024 px, against this CPU's fp32 limit"),
+    ("network_floor", "Where a2k's network time goes: 384 and 1024 px, against this CPU's limit"),
     ("flicker", "Video flicker with and without stabilisation"),
     ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
 )

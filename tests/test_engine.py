@@ -86,6 +86,19 @@ def test_style_cache_reuses_and_notices_changes(stylizer, tmp_path, picture):
     assert stylizer.encode_style(path, 64).parts[0][0] is not first
 
 
+def test_style_memory_keeps_the_most_recently_used_styles(stylizer, picture, monkeypatch):
+    from a2k_cli import engine
+
+    monkeypatch.setattr(engine, "STYLES_KEPT", 2)
+    a, b, c = (picture(32, 32, seed) for seed in (1, 2, 3))
+    first_a = stylizer.encode_style(a, 32).parts[0][0]
+    stylizer.encode_style(b, 32)
+    assert stylizer.encode_style(a, 32).parts[0][0] is first_a  # used again: now the newest
+    stylizer.encode_style(c, 32)  # drops b, the least recently used
+    assert stylizer.encode_style(a, 32).parts[0][0] is first_a
+    assert len(stylizer._styles) == 2
+
+
 def test_style_weights_blend_and_normalise(stylizer, picture):
     content = torch.rand(1, 3, 64, 64)
     a, b = picture(64, 64, 1), picture(64, 64, 2)

@@ -284,6 +284,10 @@ def test_dash_reads_standard_input_and_writes_standard_output(
     assert Image.open(io.BytesIO(as_jpeg.stdout_bytes)).format == "JPEG"
     to_file = run(tiny_weights, "-", "--style", style, "-o", tmp_path / "o.webp", input=b"")
     assert to_file.exit_code == 1 and "stdin: empty" in to_file.stderr
+    (tmp_path / "kept.png").write_bytes(b"mine")  # checked before standard input is read
+    kept = run(tiny_weights, "-", "--style", style, "-o", tmp_path / "kept.png", input=b"")
+    assert kept.exit_code == 1 and "exists" in kept.stderr and "stdin" not in kept.stderr
+    assert (tmp_path / "kept.png").read_bytes() == b"mine"
     two = run(tiny_weights, "-", source, "--style", style)
     assert two.exit_code == 2 and "exactly one content" in two.stderr
 

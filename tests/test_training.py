@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,14 +19,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from a2k_cli.measures import global_style_loss
+from a2k_cli.model import A2KNet
 from a2k_cli.model.encoder import Encoder
-from a2k_cli.train.config import DistillConfig, TrainConfig, write_config
+from a2k_cli.train.config import DistillConfig, RunError, TrainConfig, resume_config, write_config
 from a2k_cli.train.data import scan_images, split
 from a2k_cli.train.distill import Distiller
 from a2k_cli.train.losses import attention_style_loss, attention_style_targets, total_variation
 from a2k_cli.train.objective import StyleTransferObjective
+from a2k_cli.train.run import Distributed
 from a2k_cli.train.trainer import Trainer, lr_factor
-from a2k_cli.weights import load
+from a2k_cli.weights import load, save
 from tests.conftest import ROOT
 
 
@@ -199,6 +203,89 @@ def test_interrupt_then_resume_matches_an_uninterrupted_run(folders, tmp_path, e
     assert_same_weights(straight.model, resumed.model)
 
 
+def as_if_set_up(run: Path, **setup) -> dict:
+    """Rewrite the run's checkpoint as if the run had gone elsewhere (`setup`: device,
+    precision, world); returns the checkpoint it held."""
+    path = run / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    torch.save(state | {"setup": state["setup"] | setup}, path)
+    return state
+
+
+def test_resume_refuses_another_device_type_or_precision_in_one_clear_line(
+    folders, tmp_path, encoder_file
+):
+    run = tmp_path / "run"
+    cfg = tiny_config(folders, run, encoder=encoder_file, steps=2, device="cpu")
+    Trainer(cfg).run()
+    longer = replace(cfg, steps=3)
+    where = f"{run} was trained on cpu in fp32; resume it on cpu in fp32"
+    with pytest.raises(RunError, match=re.escape(f"{where} (it cannot move to cpu in bf16)")):
+        Trainer(replace(longer, precision="bf16"), resume=True)
+    # a CUDA run (fp16: a loss scaler's state) resumed on a CPU, as on a machine without one
+    state = as_if_set_up(run, device="cuda", precision="fp16")
+    moved = f"{run} was trained on cuda in fp16; resume it on cuda in fp16 (it cannot move to cpu"
+    with pytest.raises(RunError, match=re.escape(moved)):
+        Trainer(longer, resume=True)
+    # a checkpoint from before the records (and the preset) resumes as it always did
+    old = {k: v for k, v in state.items() if k not in ("setup", "preset")}
+    torch.save(old, run / "checkpoint.pt")
+    assert Trainer(longer, resume=True).run()["steps"] == 3
+
+
+def test_resume_refuses_another_number_of_processes(
+    folders, tmp_path, encoder_file, one_line_error
+):
+    from typer.testing import CliRunner
+
+    from a2k_cli.cli import app
+
+    run = tmp_path / "run"
+    cfg = tiny_config(folders, run, encoder=encoder_file, steps=2, device="cpu")
+    Trainer(cfg).run()
+    assert as_if_set_up(run, world=2)["setup"]["world"] == 1  # as if torchrun had run 2
+    refused = f"{run} was trained by 2 process(es); resume it with 2, not 1"
+    with pytest.raises(RunError, match=re.escape(refused)):
+        Trainer(replace(cfg, steps=3), resume=True)
+    result = CliRunner().invoke(app, ["train", "--resume", str(run), "--steps", "3"])
+    assert result.exit_code == 1 and refused in one_line_error(result)
+
+
+def test_a_resume_after_a_crash_logs_the_steps_since_the_checkpoint_once(
+    folders, tmp_path, encoder_file
+):
+    cfg = tiny_config(folders, tmp_path / "run", encoder=encoder_file)  # checkpoints at 2 and 4
+
+    def crash(step, record):
+        if step == 3:
+            raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        Trainer(cfg).run(crash)
+    log = tmp_path / "run" / "log.jsonl"
+    with log.open("a") as f:
+        f.write('{"loss": 0.25, "st')  # a line the crash cut short
+    Trainer(cfg, resume=True).run()
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_a_run_resumes_as_it_was_built_when_its_init_file_is_replaced_or_gone(
+    folders, tmp_path, encoder_file
+):
+    init = tmp_path / "start.safetensors"
+    shutil.copy(encoder_file, init)
+    cfg = tiny_config(folders, tmp_path / "run", init=str(init), steps=2)  # the file's upsample
+    first = Trainer(cfg)
+    first.run()
+    other = A2KNet(replace(first.model.preset, upsample="bilinear", block_grids=2))
+    save(other, init, preset="lite")  # another model under the same name
+    resumed = Trainer(replace(cfg, steps=3), resume=True)
+    assert resumed.model.preset == first.model.preset
+    assert_same_weights(first.model, resumed.model)
+    init.unlink()
+    assert Trainer(replace(cfg, steps=3), resume=True).run()["steps"] == 3
+
+
 def test_cli_refuses_bad_folders_and_resume_without_checkpoint(tmp_path):
     from typer.testing import CliRunner
 
@@ -238,6 +325,8 @@ def test_two_process_gloo_run_keeps_ranks_in_sync_and_only_rank0_writes(
     assert summary["ranks"] == 2 and summary["ranks_in_sync"] is True
     assert len((run / "log.jsonl").read_text().splitlines()) == 3  # one writer
     assert json.loads(load(run / "model.safetensors").meta["training"])["batch"] == 4
+    with pytest.raises(RunError, match="trained by 2 process"):  # one process cannot go on
+        Trainer(tiny_config(folders, run, encoder=encoder_file, device="cpu"), resume=True)
 
 
 @pytest.fixture()
@@ -316,6 +405,33 @@ def test_distill_init_starts_from_an_earlier_encoder(tmp_path, tiny_weights):
     assert max(summary["val_relative_error"].values()) < 1e-8  # student == teacher
     end = load_file(str(tmp_path / "d" / "encoder.safetensors"))
     assert all(torch.allclose(end[k], v, atol=1e-6) for k, v in start.items())
+
+
+def test_a_distill_from_init_resumes_once_the_init_file_is_gone(tmp_path, teacher_file):
+    init = tmp_path / "start.safetensors"
+    shutil.copy(teacher_file, init)
+    images = write_images(tmp_path / "imgs", 4, size=(96, 96))
+    cfg = tiny_distill(teacher_file, images, tmp_path / "d", steps=2, init=str(init))
+    Distiller(cfg).run()
+    init.unlink()  # the checkpoint holds the student
+    assert Distiller(replace(cfg, steps=3), resume=True).run()["steps"] == 3
+
+
+def test_only_the_main_process_of_a_resumed_job_records_its_new_length(
+    tmp_path, teacher_file, monkeypatch
+):
+    images = write_images(tmp_path / "imgs", 4, size=(96, 96))
+    out = tmp_path / "d"
+    Distiller(tiny_distill(teacher_file, images, out, steps=2)).run()
+    stored = lambda: json.loads((out / "config.json").read_text())["steps"]  # noqa: E731
+    cfg = resume_config(DistillConfig, out, {"steps": 3})  # what every process of a job reads
+    assert cfg.steps == 3 and stored() == 2
+    with monkeypatch.context() as patch:  # another rank of the job
+        patch.setattr(Distributed, "main", property(lambda self: False))
+        Distiller(cfg, resume=True)
+    assert stored() == 2
+    Distiller(cfg, resume=True)
+    assert stored() == 3
 
 
 def test_new_loss_terms_bilinear_upsampling_and_two_grids_train_and_export(
@@ -442,7 +558,8 @@ def test_resume_refuses_to_change_the_recipe_in_both_commands(tmp_path, folders,
         # the run's own values are no change, and a new length is fine: on to the checkpoint
         same = runner.invoke(app, [*resume, "--lr", str(cfg.lr), "--steps", "9", "--device", "cpu"])
         assert same.exit_code == 1 and "cannot read checkpoint" in same.output, same.output
-        assert json.loads(Path(cfg.out, "config.json").read_text())["steps"] == 9
+        # the new length is recorded by a run that resumes, which this one did not
+        assert json.loads(Path(cfg.out, "config.json").read_text())["steps"] == cfg.steps
 
 
 def test_an_interrupted_distill_says_how_to_resume_and_continues(

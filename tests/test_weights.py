@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -32,6 +33,10 @@ def test_round_trip_keeps_every_tensor_and_metadata(tmp_path):
     assert json.loads(meta["training"]) == {"steps": 3}
     assert json.loads(meta["widths"]) == [16, 32, 64, 128, 128]
     assert not list(tmp_path.glob(".*"))  # no temporary left behind
+    # computed otherwise than the paper's: version 2, which early readers refuse
+    two_grids = A2KNet(replace(net.preset, block_grids=2))
+    assert read_metadata(save(two_grids, tmp_path / "g.safetensors"))["format_version"] == "2"
+    assert load(tmp_path / "g.safetensors").preset.block_grids == 2
 
 
 def test_missing_and_misshapen_tensors_are_one_line_errors(tiny_weights, tmp_path):

@@ -228,12 +228,12 @@ def read_content(content: Path, target: Path, overwrite: bool, result: ItemResul
     from a2k_cli.imaging import ImageError, read_image, read_image_bytes
 
     try:
-        if content == STDIO:
-            return read_image_bytes(sys.stdin.buffer.read())
         if target != STDIO and (problem := output_problem(target, overwrite, content)):
             skipped = problem == exists_message(target)  # exists: skipped, not failed
             report_failure(result, problem, EXISTS if skipped else FAILED)
             return None
+        if content == STDIO:
+            return read_image_bytes(sys.stdin.buffer.read())
         return read_image(content)
     except ImageError as exc:
         report_failure(result, str(exc))

@@ -232,18 +232,23 @@ def resumable_flags(cls: type[TrainConfig | DistillConfig]) -> list[str]:
     return [flag(spec) for spec in fields(cls) if spec.metadata["resumable"]]
 
 
-def resume_config(cls: type[Config], run_dir: str | Path, typed: Mapping[str, Any]) -> Config:
-    """The config of the run in `run_dir` with the `typed` settings; those that differ from
-    the run's must be resumable (a SettingsError names the others). A new length is saved,
-    so a later resume keeps it."""
-    run_dir = Path(run_dir)
+def read_config(cls: type[Config], run_dir: Path) -> Config:
+    """The config.json of the run in `run_dir`, its `out` that directory."""
     config_file = run_dir / "config.json"
-    if not (run_dir / "checkpoint.pt").is_file() or not config_file.is_file():
-        raise RunError(f"{run_dir}: no checkpoint.pt/config.json to resume from")
     try:
-        stored = replace(cls(**json.loads(config_file.read_text())), out=str(run_dir))
+        return replace(cls(**json.loads(config_file.read_text())), out=str(run_dir))
     except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise RunError(f"{config_file}: not a run's config ({first_line(exc)})") from None
+
+
+def resume_config(cls: type[Config], run_dir: str | Path, typed: Mapping[str, Any]) -> Config:
+    """The config of the run in `run_dir` with the `typed` settings; those that differ from
+    the run's must be resumable (a SettingsError names the others). Every process of a job
+    calls it, so it writes nothing: the resumed run records a new length (`record_length`)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.pt").is_file() or not (run_dir / "config.json").is_file():
+        raise RunError(f"{run_dir}: no checkpoint.pt/config.json to resume from")
+    stored = read_config(cls, run_dir)
     specs = {spec.name: spec for spec in fields(cls)}
     changes = {name: value for name, value in typed.items() if value != getattr(stored, name)}
     fixed = [flag(specs[name]) for name in changes if not specs[name].metadata["resumable"]]
@@ -252,7 +257,12 @@ def resume_config(cls: type[Config], run_dir: str | Path, typed: Mapping[str, An
             f"--resume continues a run as it was set up: {', '.join(fixed)} cannot change "
             f"(only {', '.join(resumable_flags(cls))} can)"
         )
-    cfg = replace(stored, **changes)
-    if cfg.steps != stored.steps:
-        write_config(replace(stored, steps=cfg.steps), run_dir)
-    return cfg
+    return replace(stored, **changes)
+
+
+def record_length(cfg: TrainConfig | DistillConfig) -> None:
+    """Save a resumed run's new length in its config.json, so a later resume keeps it; the
+    other resumable settings say where this resume runs, not how the run is set up."""
+    stored = read_config(type(cfg), Path(cfg.out))
+    if stored.steps != cfg.steps:
+        write_config(replace(stored, steps=cfg.steps), cfg.out)

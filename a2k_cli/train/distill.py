@@ -147,7 +147,8 @@ class Distiller(TrainingRun):
         """The frozen teacher and the student (caffe preprocessing, or `init`'s encoder)."""
         teacher = load_teacher(self.cfg.teacher)
         student = init_student(Encoder(PRESETS["lite"].widths))
-        if self.cfg.init:
+        # a resume takes the student from its checkpoint: an --init moved since is not read
+        if self.cfg.init and not self.resume:
             load_lite_encoder(student, self.cfg.init)
         return teacher.to(self.device), student.to(self.device)
 

@@ -2,21 +2,23 @@
 checkpoints, Ctrl-C and SIGTERM, and the processes of a torchrun job.
 
 A run directory holds config.json (written when the run starts; a resume may lengthen it),
-log.jsonl (one line per step, appended), checkpoint.pt (the job's state, its step and the
-RNG states) and whatever the job exports once it completes. Only rank 0 writes files.
+log.jsonl (one line per step, appended), checkpoint.pt (the job's state, its step, the
+RNG states and what a resume cannot change) and whatever the job exports once it completes.
+Only rank 0 writes files.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import signal
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,13 @@ from torch.utils.data import DataLoader, Dataset
 from a2k_cli.atomic import atomic_path
 from a2k_cli.device import pick_device
 from a2k_cli.errors import first_line
-from a2k_cli.train.config import DistillConfig, RunError, TrainConfig, write_config
+from a2k_cli.train.config import (
+    DistillConfig,
+    RunError,
+    TrainConfig,
+    record_length,
+    write_config,
+)
 from a2k_cli.train.data import UNREADABLE, load_rgb
 from a2k_cli.weights import WeightsError, load_checkpoint
 
@@ -190,6 +198,42 @@ def set_rng_states(states: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
+def check_setup(run: Path, was: Mapping[str, Any], now: Mapping[str, Any]) -> None:
+    """RunError when a resume would not continue the run as it went: on another device type
+    or in another precision (the RNG streams and the loss scaler's state belong to them), or
+    with another number of processes (each step takes --batch x processes items). Checkpoints
+    from before this record hold none of it and resume as they are."""
+    if "device" in was and (was["device"], was["precision"]) != (now["device"], now["precision"]):
+        where = f"on {was['device']} in {was['precision']}"
+        raise RunError(
+            f"{run} was trained {where}; resume it {where} "
+            f"(it cannot move to {now['device']} in {now['precision']})"
+        )
+    if "world" in was and was["world"] != now["world"]:
+        raise RunError(
+            f"{run} was trained by {was['world']} process(es); resume it with {was['world']}, "
+            f"not {now['world']} (each step takes --batch x processes items)"
+        )
+
+
+def logged_step(line: str) -> float:
+    """A log line's step; infinite for a line a crash cut short."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Keep the log's lines up to the checkpoint's `step`: after a crash it also holds the
+    steps since, which the resumed run logs again (a sum over the log would count them twice)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if logged_step(line) <= step]
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in kept))
+
+
 class TrainingRun(ABC):
     """One run directory trained to `cfg.steps` by one process or a torchrun job.
 
@@ -203,13 +247,16 @@ class TrainingRun(ABC):
 
     def __init__(self, cfg: TrainConfig | DistillConfig, resume: bool = False) -> None:
         self.cfg, self.resume, self.out = cfg, resume, Path(cfg.out)
-        if not resume and (self.out / "checkpoint.pt").exists():
+        checkpoint = self.out / "checkpoint.pt"
+        if not resume and checkpoint.exists():
             raise RunError(
                 f"{self.out} already holds a run (checkpoint.pt); "
                 f"use --resume {self.out} or another --out"
             )
         self.ddp = Distributed.start(cfg.device)
         self.device = self.ddp.device
+        # read before the job builds its networks, which a resume takes from it ({}: none)
+        self.checkpoint: Mapping[str, Any] = load_checkpoint(checkpoint) if resume else {}
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         self.step = 0
@@ -219,9 +266,22 @@ class TrainingRun(ABC):
         """Continue from the run directory's checkpoint, or start the run directory."""
         if self.resume:
             self.load_checkpoint()
+            self.checkpoint = {}  # its tensors are the job's now: no second copy
+            if self.ddp.main:
+                trim_log(self.out / "log.jsonl", self.step)
+                record_length(self.cfg)
         elif self.ddp.main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_config(self.cfg, self.out)
+
+    @property
+    def precision(self) -> str:
+        """The precision the steps compute in; a job that autocasts names its own."""
+        return "fp32"
+
+    def setup(self) -> dict[str, Any]:
+        """What a resume cannot change (`check_setup`), recorded in each checkpoint."""
+        return {"device": self.device.type, "precision": self.precision, "world": self.ddp.world}
 
     # -- what a job defines --------------------------------------------------------------
     @abstractmethod
@@ -255,13 +315,14 @@ class TrainingRun(ABC):
             "step": self.step,
             "skipped": self.skipped,
             "rng": rng_states(self.device),
+            "setup": self.setup(),
         }
         with atomic_path(self.out / "checkpoint.pt") as tmp:
             torch.save(state, tmp)
 
     def load_checkpoint(self) -> None:
-        path = self.out / "checkpoint.pt"
-        state = load_checkpoint(path)
+        path, state = self.out / "checkpoint.pt", self.checkpoint
+        check_setup(self.out, state.get("setup", {}), self.setup())
         try:
             self.load_state_dict(dict(state))
             self.step, self.skipped = int(state["step"]), int(state["skipped"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,14 @@ from torch import Tensor
 from torch.utils.data import Dataset, DistributedSampler
 
 from a2k_cli.device import pick_dtype
-from a2k_cli.model import A2KNet
+from a2k_cli.errors import first_line
+from a2k_cli.model import A2KNet, Preset
 from a2k_cli.train.config import TrainConfig
 from a2k_cli.train.data import centre_crops, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
 from a2k_cli.train.run import Distributed, Record, TrainingRun, decode_picked, loader
 from a2k_cli.weights import (
+    WeightsError,
     encoder_from_state,
     load,
     load_encoder_state,
@@ -91,6 +93,16 @@ def build_network(cfg: TrainConfig) -> A2KNet:
         net.encoder.load_state_dict(load_encoder_state(cfg.encoder or "a2k-lite"))
     net.encoder.requires_grad_(False)
     return net.train()
+
+
+def checkpoint_network(preset: Mapping[str, Any], run: Path) -> A2KNet:
+    """A resumed run's network as its checkpoint describes it, weights to come from there: no
+    file is read again, so an --init moved or replaced since cannot stop or change the run."""
+    try:
+        return A2KNet(Preset(**preset)).train()
+    except (TypeError, ValueError) as exc:
+        path, reason = run / "checkpoint.pt", first_line(exc)
+        raise WeightsError(f"{path}: not a checkpoint of this run ({reason})") from None
 
 
 def lr_factor(step: int, steps: int) -> float:
@@ -181,7 +193,9 @@ class Trainer(TrainingRun):
         """The network and the objective that measures it (with the loss network if one is
         given)."""
         cfg = self.cfg
-        net = build_network(cfg).to(self.device, memory_format=torch.channels_last)
+        preset = self.checkpoint.get("preset")  # checkpoints from before it: build as at start
+        net = checkpoint_network(preset, self.out) if preset else build_network(cfg)
+        net = net.to(self.device, memory_format=torch.channels_last)
         loss_network = None
         if cfg.loss_network:
             loss_network = encoder_from_state(load_encoder_state(cfg.loss_network))
@@ -219,6 +233,10 @@ class Trainer(TrainingRun):
         scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         return (dtype if dtype != torch.float32 else None), scaler
 
+    @property
+    def precision(self) -> str:
+        return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(self.autocast, "fp32")
+
     # -- the scaffold's hooks ----------------------------------------------------------------
     def batches(self) -> Iterator[tuple[Tensor, Tensor, Tensor]]:
         return epoch_batches(self.dataset, self.cfg, self.ddp, self.step)
@@ -229,6 +247,7 @@ class Trainer(TrainingRun):
             "optim": self.optim.state_dict(),
             "sched": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "preset": asdict(self.model.preset),  # what a resume builds (`checkpoint_network`)
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
