@@ -53,11 +53,18 @@ def test_bilinear_last_smooths_only_the_decoders_last_upsampling():
     assert (fused - plain).abs().max() < 1e-5 * plain.abs().max()
 
 
-def test_upsample_conv_gradients_match_the_plain_computation():
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 5, 1, 1), (1, 5, 2, 6)])
+def test_fused_upsample_convs_match_the_plain_computation_and_its_gradients(mode, shape):
+    """Values and gradients, the border rows and columns included (the bilinear path
+    computes those apart), down to 1-pixel inputs."""
+    from a2k_cli.model.decoder import UPSAMPLE_CONV
+
     torch.manual_seed(0)
-    x, w, b = (torch.randn(*s, requires_grad=True) for s in ((2, 5, 7, 9), (4, 5, 3, 3), (4,)))
-    plain = F.conv2d(F.pad(F.interpolate(x, scale_factor=2.0), (1, 1, 1, 1), mode="reflect"), w, b)
-    fused = upsample_conv(x, w, b)
+    x, w, b = (torch.randn(*s, requires_grad=True) for s in (shape, (4, 5, 3, 3), (4,)))
+    up = F.interpolate(x, scale_factor=2.0, mode=mode)
+    plain = F.conv2d(F.pad(up, (1, 1, 1, 1), mode="reflect"), w, b)
+    fused = UPSAMPLE_CONV[mode](x, w, b)
     torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-5)
     for g_fused, g_plain in zip(
         torch.autograd.grad(fused.sin().sum(), (x, w, b)),
@@ -141,7 +148,7 @@ def test_bilinear_upsampling_uses_the_same_weights_and_leaves_no_lattice(tmp_pat
     expected = F.conv2d(
         F.pad(F.interpolate(x, scale_factor=2, mode="bilinear"), (1, 1, 1, 1), mode="reflect"), w
     )
-    assert torch.allclose(bilinear_upsample_conv(x, w), expected)
+    torch.testing.assert_close(bilinear_upsample_conv(x, w), expected, rtol=1e-5, atol=1e-5)
     # a 3x3 identity kernel shows the interpolation itself: nearest copies each pixel into a
     # 2x2 block (steps only between blocks), bilinear keeps a smooth image smooth
     identity = torch.zeros(3, 3, 3, 3)

@@ -43,10 +43,43 @@ def upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tens
     return F.conv_transpose2d(padded, kernel, bias, stride=2, padding=3)
 
 
-def bilinear_upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """conv3x3(reflect_pad(upsample_bilinear_2x(x))): the smooth alternative, no lattice."""
+# Taps of a 3-tap kernel seen through a 2x bilinear upsampling (align_corners=False: row
+# 2m is 1/4 of input row m-1 and 3/4 of row m, row 2m+1 3/4 of m and 1/4 of m+1), per
+# output row parity: [parity, kernel tap, input row m-1, m, m+1].
+_BILINEAR_TAPS = torch.tensor(
+    [
+        [[0.75, 0.25, 0], [0.25, 0.75, 0], [0, 0.75, 0.25]],
+        [[0.25, 0.75, 0], [0, 0.75, 0.25], [0, 0.25, 0.75]],
+    ]
+)
+
+
+def _plain_bilinear_upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     up = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
     return F.conv2d(F.pad(up, (1, 1, 1, 1), mode="reflect"), weight, bias)
+
+
+def bilinear_upsample_conv(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """conv3x3(reflect_pad(upsample_bilinear_2x(x))): the smooth alternative, no lattice.
+
+    Computed at the input's size: one 3x3 convolution with the kernel folded for each of
+    the four output pixel parities, then a pixel shuffle, so the upsampled map is never
+    built (faster: bench/results/design-measurements.md). The border rows and columns,
+    where the reflection differs from the input's replication, come from the plain
+    computation on 2-pixel strips. Equal to the plain computation up to float rounding.
+    """
+    taps = _BILINEAR_TAPS.to(weight)
+    out_channels, in_channels = weight.shape[:2]
+    kernel = torch.einsum("ayp,oiyx,bxq->oabipq", taps, weight, taps)
+    kernel = kernel.reshape(4 * out_channels, in_channels, 3, 3)  # pixel_shuffle's order
+    bias4 = bias.repeat_interleave(4) if bias is not None else None
+    padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    out = F.pixel_shuffle(F.conv2d(padded, kernel, bias4), 2)
+    out[..., :1, :] = _plain_bilinear_upsample_conv(x[..., :2, :], weight, bias)[..., :1, :]
+    out[..., -1:, :] = _plain_bilinear_upsample_conv(x[..., -2:, :], weight, bias)[..., -1:, :]
+    out[..., :1] = _plain_bilinear_upsample_conv(x[..., :2], weight, bias)[..., :1]
+    out[..., -1:] = _plain_bilinear_upsample_conv(x[..., -2:], weight, bias)[..., -1:]
+    return out
 
 
 UPSAMPLE_CONV = {"nearest": upsample_conv, "bilinear": bilinear_upsample_conv}
