@@ -23,7 +23,7 @@ from a2k_cli.model import A2KNet, Preset
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
 
-# "2": the network is not computed as the paper's (another upsampling, two block grids),
+# "2": the network is not computed as the paper's (another upsampling or merge, two grids),
 # which early version-1 readers did not know and would paint wrongly, so they must refuse
 # it. Files computed as the paper's keep "1".
 FORMAT_VERSIONS = ("1", "2")
@@ -38,13 +38,15 @@ class WeightsError(A2KError, ValueError):
 def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
     """Write `net` atomically; extra metadata values are stored as JSON strings."""
     path = Path(path)
-    as_paper = net.preset.block_grids == 1 and net.preset.upsample == "nearest"
+    preset = net.preset
+    as_paper = (preset.block_grids, preset.upsample, preset.merge) == (1, "nearest", "nearest")
     header = {
         "format_version": "1" if as_paper else "2",
         "widths": json.dumps(list(net.preset.widths)),
         "blocks": json.dumps(list(net.preset.blocks)),
         "upsample": net.preset.upsample,
         "block_grids": str(net.preset.block_grids),
+        "merge": net.preset.merge,
     }
     header |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -123,6 +125,7 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
             tuple(json.loads(meta["blocks"])),
             meta.get("upsample", "nearest"),  # files from before the option: the paper's
             int(meta.get("block_grids", "1")),
+            meta.get("merge", "nearest"),
         )
         if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):
             raise ValueError("widths and blocks must be positive integers")

@@ -165,3 +165,24 @@ def test_bilinear_upsampling_uses_the_same_weights_and_leaves_no_lattice(tmp_pat
     )
     with pytest.raises(ValueError, match="upsample"):
         Decoder((16, 32, 64, 128, 128), "bicubic")
+
+
+def test_bilinear_merge_leaves_no_16px_blocks_where_nearest_does():
+    """relu5_1's result meets relu4_1's at twice its size: copied, every 2x2 cell of the
+    merged map is one step (16 px in the image); interpolated, a smooth map stays smooth."""
+    from a2k_cli.measures import lattice_ratio
+    from a2k_cli.model.decoder import Transform
+
+    torch.manual_seed(0)
+    f5 = F.interpolate(torch.rand(1, 3, 4, 4), size=(32, 32), mode="bicubic")
+    f4 = torch.zeros(1, 3, 64, 64)
+    ratios = {}
+    for mode in ("nearest", "bilinear"):
+        transform = Transform(3 * 8, 3 * 8, merge=mode)
+        transform.merge_conv = torch.nn.Identity()  # the upsampled sum itself
+        transform.merge_conv_pad = torch.nn.Identity()
+        ratios[mode] = lattice_ratio(transform.merge(f4, f5)[0], 2)
+    assert ratios["nearest"] == float("inf")
+    assert ratios["bilinear"] == pytest.approx(1, abs=0.05)
+    with pytest.raises(ValueError, match="merge"):
+        Transform(8, 8, merge="bicubic")

@@ -523,6 +523,7 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
         ("--lattice-periods", "2,3"),
         ("--lattice-periods", "x"),
         ("--crop", "96"),
+        ("--merge", "cubic"),
     ):
         result = CliRunner().invoke(app, [*args, option, value])
         assert result.exit_code == 2 and f"{option} must be" in result.output, result.output

@@ -37,6 +37,9 @@ def test_round_trip_keeps_every_tensor_and_metadata(tmp_path):
     two_grids = A2KNet(replace(net.preset, block_grids=2))
     assert read_metadata(save(two_grids, tmp_path / "g.safetensors"))["format_version"] == "2"
     assert load(tmp_path / "g.safetensors").preset.block_grids == 2
+    smooth_merge = A2KNet(replace(net.preset, merge="bilinear"))
+    assert read_metadata(save(smooth_merge, tmp_path / "b.safetensors"))["format_version"] == "2"
+    assert load(tmp_path / "b.safetensors").transform.merge_mode == "bilinear"
 
 
 def test_missing_and_misshapen_tensors_are_one_line_errors(tiny_weights, tmp_path):

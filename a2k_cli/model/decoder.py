@@ -92,6 +92,7 @@ UPSAMPLE_MODES = {
     "bilinear": ("bilinear",) * 3,
     "bilinear-last": ("nearest", "nearest", "bilinear"),
 }
+MERGE_MODES = ("nearest", "bilinear")  # the transform's upsampling of relu5_1's result
 
 
 def run_layers(
@@ -121,18 +122,34 @@ class Transform(nn.Module):
     """A2K at relu4_1 and relu5_1; relu5_1's result upsampled, added, merged by a 3x3 conv.
 
     Table 1 prints a ReLU after the merge conv; the official weights were trained without
-    it, so there is none.
+    it, so there is none. `merge` "nearest" upsamples as the paper; "bilinear" leaves no
+    16-px blocks where neighbouring relu5_1 positions differ.
     """
 
-    def __init__(self, c4: int, c5: int, block4: int = 8, block5: int = 4, grids: int = 1) -> None:
+    def __init__(
+        self,
+        c4: int,
+        c5: int,
+        block4: int = 8,
+        block5: int = 4,
+        grids: int = 1,
+        merge: str = "nearest",
+    ) -> None:
         super().__init__()
+        if merge not in MERGE_MODES:
+            raise ValueError(f"merge must be one of {', '.join(MERGE_MODES)}, not {merge!r}")
+        self.merge_mode = merge
         self.attn_adain_4_1 = A2K(c4, block4, grids=grids)
         self.attn_adain_5_1 = A2K(c5, block5, grids=grids)
         self.merge_conv_pad = nn.ReflectionPad2d(1)
         self.merge_conv = nn.Conv2d(c4, c4, 3)
 
     def merge(self, f4: Tensor, f5: Tensor) -> Tensor:
-        return self.merge_conv(self.merge_conv_pad(f4 + F.interpolate(f5, scale_factor=2.0)))
+        if self.merge_mode == "bilinear":
+            f5 = F.interpolate(f5, scale_factor=2.0, mode="bilinear", align_corners=False)
+        else:
+            f5 = F.interpolate(f5, scale_factor=2.0)
+        return self.merge_conv(self.merge_conv_pad(f4 + f5))
 
     def forward(self, c4: Tensor, s4: Tensor, c5: Tensor, s5: Tensor) -> Tensor:
         return self.merge(self.attn_adain_4_1(c4, s4), self.attn_adain_5_1(c5, s5))

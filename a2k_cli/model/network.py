@@ -22,6 +22,7 @@ class Preset:
     blocks: tuple[int, int, int] = (8, 8, 4)  # A2K block sizes at relu3_1, relu4_1, relu5_1
     upsample: str = "nearest"  # the decoder's interpolation (`Decoder`): the paper's default
     block_grids: int = 1  # PA over one block grid (the paper's) or two, half a block apart
+    merge: str = "nearest"  # how relu5_1's result is upsampled onto relu4_1's (`Transform`)
 
 
 PRESETS = {
@@ -48,7 +49,7 @@ class A2KNet(nn.Module):
         b3, b4, b5 = preset.blocks
         self.encoder = Encoder(preset.widths)
         self.a2k = A2K(c3, b3, grids=preset.block_grids)
-        self.transform = Transform(c4, c5, b4, b5, preset.block_grids)
+        self.transform = Transform(c4, c5, b4, b5, preset.block_grids, preset.merge)
         self.decoder = Decoder(preset.widths, preset.upsample)
         self.encoder.requires_grad_(False)
         init_trainable(self)

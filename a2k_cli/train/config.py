@@ -140,6 +140,13 @@ class TrainConfig:
             "nearest, bilinear or bilinear-last",
         ),
     )
+    merge: str | None = setting(
+        None,
+        "How relu5_1's result is upsampled onto relu4_1's: nearest (the paper's) or "
+        "bilinear (no 16-px blocks).",
+        show_default="the --init model's, else nearest",
+        rule=(lambda mode: mode in (None, "nearest", "bilinear"), "nearest or bilinear"),
+    )
     block_grids: int | None = setting(
         None,
         "Progressive attention over 1 block grid (the paper's) or 2, half a block apart "

@@ -74,12 +74,13 @@ def preview_crops(files: list[Path], size: int, count: int) -> Tensor:
 
 def build_network(cfg: TrainConfig) -> A2KNet:
     """The network to train: `init`'s weights or a fresh one (from the run's seed), with
-    the requested upsampling and block grids and the frozen encoder the preset asks for."""
+    the requested upsamplings and block grids and the frozen encoder the preset asks for."""
     net = load(cfg.init) if cfg.init else A2KNet.from_preset(cfg.preset)
     wanted = replace(
         net.preset,
         upsample=cfg.upsample or net.preset.upsample,
         block_grids=cfg.block_grids or net.preset.block_grids,
+        merge=cfg.merge or net.preset.merge,
     )
     if wanted != net.preset:  # the same weights, computed another way
         state = net.state_dict()
