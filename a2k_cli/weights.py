@@ -129,16 +129,15 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
         )
         if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):
             raise ValueError("widths and blocks must be positive integers")
-        with torch.device("meta"):  # shapes only: nothing is allocated before the file agrees
-            skeleton = A2KNet(preset)
+        with torch.device("meta"):  # shapes only: nothing is allocated before the file agrees,
+            net = A2KNet(preset)  # then the file's tensors become its parameters
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:
         reason = first_line(exc)
         raise WeightsError(f"{path}: bad model description in metadata ({reason})") from None
     with safe_open(str(path), framework="pt") as f:
-        check_state(skeleton.state_dict(), {k: f.get_slice(k).get_shape() for k in f.keys()}, path)
+        check_state(net.state_dict(), {k: f.get_slice(k).get_shape() for k in f.keys()}, path)
         state = {k: f.get_tensor(k) for k in f.keys()}
-    net = A2KNet(preset)
-    net.load_state_dict(state)
+    net.load_state_dict(state, assign=True)
     net.meta = meta
     return net.eval()
 
