@@ -602,3 +602,27 @@ def test_an_error_raised_in_a_data_loading_worker_reaches_the_user_unwrapped():
     assert "Caught ValueError" in str(raised.value)  # what torch hands the main process
     assert worker_error(raised.value) == "10 unreadable training images in a row"
     assert worker_error(ValueError("plain")) == "plain"
+
+
+def test_two_grid_attention_targets_have_fainter_block_seams():
+    """On smooth content, one grid's targets step where neighbouring blocks matched different
+    style blocks; the shifted second grid halves those steps."""
+    torch.manual_seed(0)
+    widths = (8, 16, 32, 64, 64)
+    sizes = [128 >> i for i in range(5)]
+    content = [
+        F.interpolate(torch.randn(1, c, 4, 4), size=(n, n), mode="bilinear")
+        for c, n in zip(widths, sizes)
+    ]
+    style = [torch.randn(1, c, n, n) for c, n in zip(widths, sizes)]
+
+    def seam_ratio(target: torch.Tensor) -> float:
+        """relu3_1's 8-px blocks: steps across block boundaries over steps inside blocks
+        (columns 1-2 and 2-3 are inside both grids' blocks)."""
+        steps = (target[..., 1:] - target[..., :-1]).abs().mean((0, 1, 2))
+        return float(steps[7::8].mean() / torch.cat([steps[1::8], steps[2::8]]).mean())
+
+    one = seam_ratio(attention_style_targets(content, style)[1])
+    two = seam_ratio(attention_style_targets(content, style, grids=2)[1])
+    assert one > 2
+    assert two < 0.75 * one

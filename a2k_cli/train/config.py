@@ -104,6 +104,12 @@ class TrainConfig:
     load: int = setting(512, "Shorter side before cropping.", flags=("--load-size",))
     lambda_global: float = setting(10.0, "Weight of the global (mean/std) style loss.")
     lambda_attn: float = setting(1.25, "Weight of the attention-weighted style loss.")
+    attn_target_grids: int = setting(
+        1,
+        "Block grids of the parameter-free A2K that makes the attention loss's targets: 1 "
+        "(the paper's) or 2, half a block apart (fainter seams between blocks).",
+        rule=(lambda grids: grids in (1, 2), "1 or 2"),
+    )
     lambda_content: float = setting(0.0, "Weight of the content loss (off by default).")
     lambda_tv: float = setting(
         0.0, "Weight of the output's total variation, for smoother outputs (not in the paper)."

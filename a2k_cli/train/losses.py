@@ -96,14 +96,19 @@ def attention_style_targets(
     content_feats: Sequence[Tensor],
     style_feats: Sequence[Tensor],
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
+    grids: int = 1,
 ) -> list[Tensor]:
-    """T_2..T_5: what a parameter-free A2K makes of the content at each level (no grad)."""
+    """T_2..T_5: what a parameter-free A2K makes of the content at each level (no grad).
+
+    With one block grid (the paper's) the targets step at every block boundary where
+    neighbouring blocks matched different style blocks; `grids=2` halves those steps.
+    """
     targets = []
     for level, block in zip(range(1, 5), LOSS_BLOCKS):
         q, k = attention_keys(content_feats, level), attention_keys(style_feats, level)
         v = style_feats[level]
         keys = aggregate_style(k, v, k, v, block, LOSS_HEADS)
-        da, pa = a2k_attend(q, q, keys, block, budget_bytes)
+        da, pa = a2k_attend(q, q, keys, block, budget_bytes, grids)
         targets.append(da + pa + content_feats[level])
     return targets
 

@@ -50,8 +50,10 @@ class StyleTransferObjective(nn.Module):
         lambda_lattice: float = 0.0,
         lambda_colour: float = 0.0,
         lattice_periods: Sequence[int] = (2,),
+        attn_target_grids: int = 1,
     ):
         super().__init__()
+        self.attn_target_grids = attn_target_grids
         self.net = net
         self.loss_network = loss_network
         self.global_levels = global_levels
@@ -76,7 +78,7 @@ class StyleTransferObjective(nn.Module):
             c_feats, s_feats = net.encode(content), net.encode(style)
             own = judge is net.encoder
             c_ref, s_ref = (c_feats, s_feats) if own else (judge(content), judge(style))
-            targets = attention_style_targets(c_ref, s_ref)
+            targets = attention_style_targets(c_ref, s_ref, grids=self.attn_target_grids)
         state = net.prepare_style(s_feats)
         output = net.decode(*net.stylize_features(c_feats, [(state, 1.0)]))
         o_feats = judge(output)

@@ -215,6 +215,7 @@ class Trainer(TrainingRun):
             cfg.lambda_lattice,
             cfg.lambda_colour,
             cfg.lattice_periods,
+            cfg.attn_target_grids,
         )
         return net, objective
 
