@@ -145,10 +145,7 @@ class Transform(nn.Module):
         self.merge_conv = nn.Conv2d(c4, c4, 3)
 
     def merge(self, f4: Tensor, f5: Tensor) -> Tensor:
-        if self.merge_mode == "bilinear":
-            f5 = F.interpolate(f5, scale_factor=2.0, mode="bilinear", align_corners=False)
-        else:
-            f5 = F.interpolate(f5, scale_factor=2.0)
+        f5 = F.interpolate(f5, scale_factor=2.0, mode=self.merge_mode)
         return self.merge_conv(self.merge_conv_pad(f4 + f5))
 
     def forward(self, c4: Tensor, s4: Tensor, c5: Tensor, s5: Tensor) -> Tensor:
