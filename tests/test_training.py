@@ -496,6 +496,26 @@ def test_colour_distribution_loss_ignores_where_colours_are_and_reads_a_lab_shif
     assert output.grad.abs().sum() > 0
 
 
+def test_gradient_distribution_loss_reads_the_grain_and_not_the_brightness():
+    from a2k_cli.measures import rgb_to_lab
+    from a2k_cli.train.losses import gradient_distribution_loss
+
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 16, 16)
+    # transposed: across and down steps swap, the distribution of steps stays the same
+    assert gradient_distribution_loss(image, image.transpose(-1, -2)) == pytest.approx(0, abs=1e-4)
+    dark, light = torch.full((1, 3, 8, 8), 0.3), torch.full((1, 3, 8, 8), 0.6)
+    assert gradient_distribution_loss(dark, light) == pytest.approx(0, abs=1e-4)
+    # a one-pixel checkerboard steps by ±ΔL* at full scale and averages to flat at ½ and ¼
+    checker = torch.where((torch.arange(8)[:, None] + torch.arange(8)) % 2 == 0, 0.3, 0.6)
+    checker = checker.expand(1, 3, 8, 8)
+    delta_l = float(rgb_to_lab(light)[0, 0, 0, 0] - rgb_to_lab(dark)[0, 0, 0, 0])
+    assert float(gradient_distribution_loss(checker, dark)) == pytest.approx(delta_l / 3, rel=1e-3)
+    output = image.clone().requires_grad_()
+    gradient_distribution_loss(output, torch.rand(2, 3, 16, 16)).backward()
+    assert output.grad.abs().sum() > 0
+
+
 def test_train_json_prints_the_summary_alone_on_stdout(folders, tmp_path, encoder_file):
     from typer.testing import CliRunner
 

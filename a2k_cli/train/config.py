@@ -136,6 +136,9 @@ class TrainConfig:
     lambda_colour: float = setting(
         0.0, "Weight of the sliced match of the output's Lab colours to the style's."
     )
+    lambda_gradient: float = setting(
+        0.0, "Weight of the match of the output's lightness steps (1, 2, 4 px) to the style's."
+    )
     upsample: str | None = setting(
         None,
         "The decoder's 2x upsamplings: nearest (the paper's), bilinear, or bilinear-last "

@@ -15,6 +15,7 @@ from a2k_cli.train.losses import (
     attention_style_loss,
     attention_style_targets,
     colour_distribution_loss,
+    gradient_distribution_loss,
     lattice_penalty,
     sorted_distribution_loss,
     total_variation,
@@ -51,6 +52,7 @@ class StyleTransferObjective(nn.Module):
         lambda_colour: float = 0.0,
         lattice_periods: Sequence[int] = (2,),
         attn_target_grids: int = 1,
+        lambda_gradient: float = 0.0,
     ):
         super().__init__()
         self.attn_target_grids = attn_target_grids
@@ -68,6 +70,7 @@ class StyleTransferObjective(nn.Module):
             "identity_feature": lambda_identity_feature,
             "lattice": lambda_lattice,
             "colour": lambda_colour,
+            "gradient": lambda_gradient,
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
@@ -96,6 +99,8 @@ class StyleTransferObjective(nn.Module):
             terms["distribution"] = sorted_distribution_loss(o_feats[:k], s_ref[:k])
         if self.weights["colour"]:
             terms["colour"] = colour_distribution_loss(output, style)
+        if self.weights["gradient"]:
+            terms["gradient"] = gradient_distribution_loss(output, style)
         if self.weights["lattice"]:
             terms["lattice"] = lattice_penalty(output, self.lattice_periods)
         if self.weights["identity_pixel"] or self.weights["identity_feature"]:

@@ -216,6 +216,7 @@ class Trainer(TrainingRun):
             cfg.lambda_colour,
             cfg.lattice_periods,
             cfg.attn_target_grids,
+            cfg.lambda_gradient,
         )
         return net, objective
 
