@@ -115,8 +115,9 @@ def help_seconds(tool: str, repeats: int) -> float:
 
 def phases(model: str, content: Path, style: Path) -> dict[str, float]:
     """Runs in a fresh child: the `a2k stylize` command itself, in this process, timed where
-    each step happens: torch's import, the command line's imports, then the command, within
-    which the weights loading and the network's forward passes are timed around their calls."""
+    each step happens: torch's import, a2k's imports (the command line's, and the engine's
+    that the command makes lazily), then the command, within which the weights loading and
+    the network's forward passes are timed around their calls."""
     spent: dict[str, float] = {}
     with timer(spent, "import torch"):
         import torch  # noqa: F401
