@@ -123,7 +123,7 @@ def block_seam_ratio(x: torch.Tensor, block: int) -> float:
     ).item()
 
 
-def test_two_block_grids_hide_the_seams_and_leave_da_alone():
+def test_more_block_grids_hide_the_seams_and_leave_da_alone():
     torch.manual_seed(0)
     module = A2K(32, 8)
     # a smooth content: a step across a block boundary of PA's output is a seam
@@ -131,13 +131,28 @@ def test_two_block_grids_hide_the_seams_and_leave_da_alone():
     style = module.prepare_style(torch.randn(1, 32, 32, 32))
     with torch.no_grad():
         q, q2 = module.q(ramp), module.q2(ramp)
-        da1, pa1 = a2k_attend(q, q2, style, 8)
-        da2, pa2 = a2k_attend(q, q2, style, 8, grids=2)
+        (da1, pa1), (da2, pa2), (da4, pa4) = (
+            a2k_attend(q, q2, style, 8, grids=grids) for grids in (1, 2, 4)
+        )
     assert block_seam_ratio(pa1, 8) > 1.2  # the paper's single grid leaves seams
     assert block_seam_ratio(pa2, 8) < 0.8 * block_seam_ratio(pa1, 8)
+    # two grids leave half-height steps every half block; four blended grids leave none
+    assert block_seam_ratio(pa2, 4) > 1.1
+    assert abs(block_seam_ratio(pa4, 4) - 1) < 0.5 * (block_seam_ratio(pa2, 4) - 1)
     torch.testing.assert_close(da1, da2)
+    torch.testing.assert_close(da1, da4)
     with pytest.raises(ValueError, match="grids"):
         A2K(32, 8, grids=3)
+
+
+def test_the_seam_windows_of_two_shifts_sum_to_one():
+    from a2k_cli.model.attention import seam_window
+
+    like = torch.zeros(())
+    for block in (4, 8):
+        windows = [seam_window(24, block, shift, like) for shift in (0, block // 2)]
+        torch.testing.assert_close(windows[0] + windows[1], torch.ones(24))
+        assert windows[0][0] == windows[0][block - 1] == 1 / block  # faded at its seams
 
 
 def test_the_block_grids_travel_with_the_weights_file(tmp_path):

@@ -478,6 +478,21 @@ def test_sorted_distribution_loss_is_zero_for_a_permutation_and_grows_with_a_shi
     assert lattice_penalty(smooth) < 0.01 < lattice_penalty(blocky)
 
 
+def test_lattice_penalty_judges_each_image_so_a_busy_one_cannot_hide_a_flat_ones_lattice():
+    from a2k_cli.train.losses import lattice_penalty
+
+    torch.manual_seed(0)
+    busy = torch.rand(1, 3, 64, 64)  # large steps everywhere, no period
+    flat = 0.5 + 0.02 * F.interpolate(torch.rand(1, 3, 32, 32), scale_factor=2, mode="nearest")
+    both = torch.cat([busy, flat])
+    assert lattice_penalty(busy) < 0.01 < lattice_penalty(flat)
+    # pooled over the batch, the busy image's steps would swamp the flat one's lattice
+    assert lattice_penalty(both) == pytest.approx(
+        (lattice_penalty(busy) + lattice_penalty(flat)) / 2
+    )
+    assert lattice_penalty(both) > 0.4 * lattice_penalty(flat)
+
+
 def test_colour_distribution_loss_ignores_where_colours_are_and_reads_a_lab_shift():
     from a2k_cli.measures import rgb_to_lab
     from a2k_cli.train.losses import colour_distribution_loss

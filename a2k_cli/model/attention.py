@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
+# PA's block grids: the paper's one; two, half a block apart, averaged (seams halved); or
+# four, shifted by half a block across, down and both, each faded out at its own seams
+GRID_CHOICES = (1, 2, 4)
 FUSED_WIDTH = 16  # head widths the fused attention kernel is fastest at (multiples of)
 
 
@@ -99,9 +102,8 @@ def a2k_attend(
     """DA step 2 and PA for content queries; returns the (DA, PA) outputs as (B, C, H, W).
 
     Content positions are processed in chunks; each chunk's result does not depend on the
-    others, so the output is identical to the unchunked computation. `grids=2` averages PA
-    over the block grid and the grid shifted by half a block, which halves the seams where
-    neighbouring blocks matched different style blocks (1: the paper's computation).
+    others, so the output is identical to the unchunked computation. `grids` picks PA's
+    block grids (`GRID_CHOICES`; 1: the paper's computation).
     """
     b, _, height, width = q.shape
     heads, dv = style.agg_values.shape[1], style.agg_values.shape[-1]
@@ -116,13 +118,40 @@ def a2k_attend(
         out = attention(queries[:, :, start : start + rows], style.agg_keys, style.agg_values)
         da[:, start : start + rows] = out.transpose(1, 2)
     da = da.view(b, height, width, heads * dv).permute(0, 3, 1, 2)
-    pa = progressive_attention(q2, style, block, step)
-    if grids == 2:  # the shifted grid: reflect-padded by half a block, cropped back
-        half = block // 2
-        padded = F.pad(q2, (half, block - half, half, block - half), mode="reflect")
-        shifted = progressive_attention(padded, style, block, step)
-        pa = 0.5 * (pa + shifted[..., half : half + height, half : half + width])
+    if grids == 1:
+        return da, progressive_attention(q2, style, block, step)
+    half = block // 2
+    if grids == 2:
+        return da, 0.5 * (
+            pa_on_shifted_grid(q2, style, block, step, 0, 0)
+            + pa_on_shifted_grid(q2, style, block, step, half, half)
+        )
+    pa = 0
+    for dy in (0, half):
+        for dx in (0, half):
+            window = seam_window(height, block, dy, q2)[:, None] * seam_window(width, block, dx, q2)
+            pa = pa + window * pa_on_shifted_grid(q2, style, block, step, dy, dx)
     return da, pa
+
+
+def pa_on_shifted_grid(
+    q2: Tensor, style: StyleKeys, block: int, step: int, dy: int, dx: int
+) -> Tensor:
+    """PA over the block grid shifted by (dy, dx): reflect-padded, computed, cropped back."""
+    if not (dy or dx):
+        return progressive_attention(q2, style, block, step)
+    height, width = q2.shape[-2:]
+    padded = F.pad(q2, (dx, -dx % block, dy, -dy % block), mode="reflect")
+    return progressive_attention(padded, style, block, step)[..., dy : dy + height, dx : dx + width]
+
+
+def seam_window(size: int, block: int, shift: int, like: Tensor) -> Tensor:
+    """Weights along one axis for the grid shifted by `shift`: 1/block beside its seams,
+    rising to 1 - 1/block at its block middles. The two shifts, half a block apart, sum
+    to 1 everywhere, so no grid's seam shows as a step."""
+    half = block / 2
+    position = (torch.arange(size) + shift) % block + 0.5
+    return (1 - (position - half).abs() / half).to(like)
 
 
 def progressive_attention(q2: Tensor, style: StyleKeys, block: int, step: int) -> Tensor:
@@ -197,8 +226,8 @@ class A2K(nn.Module):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
-        if grids not in (1, 2) or (grids == 2 and block_size < 2):
-            raise ValueError(f"grids must be 1, or 2 with blocks of 2 or more, got {grids}")
+        if grids not in GRID_CHOICES or (grids > 1 and block_size < 2):
+            raise ValueError(f"grids must be 1, or 2 or 4 with blocks of 2 or more, got {grids}")
         self.block_size, self.heads, self.grids = block_size, heads, grids
         self.budget_bytes = DEFAULT_BUDGET_BYTES
         for name in ("q", "k", "v", "q2", "k2", "v2", "fusion1", "fusion2"):

@@ -107,8 +107,8 @@ class TrainConfig:
     attn_target_grids: int = setting(
         1,
         "Block grids of the parameter-free A2K that makes the attention loss's targets: 1 "
-        "(the paper's) or 2, half a block apart (fainter seams between blocks).",
-        rule=(lambda grids: grids in (1, 2), "1 or 2"),
+        "(the paper's), 2 half a block apart (seams halved) or 4 blended (no seams).",
+        rule=(lambda grids: grids in (1, 2, 4), "1, 2 or 4"),
     )
     lambda_content: float = setting(0.0, "Weight of the content loss (off by default).")
     lambda_tv: float = setting(
@@ -158,10 +158,10 @@ class TrainConfig:
     )
     block_grids: int | None = setting(
         None,
-        "Progressive attention over 1 block grid (the paper's) or 2, half a block apart "
-        "(fainter seams between blocks).",
+        "Progressive attention over 1 block grid (the paper's), 2 half a block apart "
+        "(seams halved) or 4 blended (no seams between blocks).",
         show_default="the --init model's, else 1",
-        rule=(lambda grids: grids in (None, 1, 2), "1 or 2"),
+        rule=(lambda grids: grids is None or grids in (1, 2, 4), "1, 2 or 4"),
     )
     global_levels: int = setting(
         4, "Global style loss over relu1_1 … reluN_1 (the paper's N: 4).", min=1, max=5

@@ -91,20 +91,22 @@ def gradient_distribution_loss(output: Tensor, style: Tensor) -> Tensor:
 def lattice_penalty(image: Tensor, periods: Sequence[int] = (2,)) -> Tensor:
     """Squared log-ratio of the mean |step| across pixel boundaries j % p = p - 1 (between
     blocks) to that across j % p = p/2 - 1, rows and columns, summed over the periods p
-    (0 = no lattice).
+    and averaged over the images (0 = no lattice).
 
     The decoder's nearest-neighbour upsampling leaves a 2-px lattice in flat areas and the
     attention's 32-px blocks can leave seams; the paper's losses, feature statistics,
-    barely change with faint periodic patterns.
+    barely change with faint periodic patterns. Each image is judged on its own, as the
+    lattice ratio of `a2k eval` judges each output: a batch's pooled ratio lets the busy
+    images hide a flat one's pattern.
     """
-    total = image.new_zeros(())
+    total = image.new_zeros(image.shape[0])
     luma = image.mean(1)
     for period in periods:
         for steps in (luma.diff(dim=-1).abs(), luma.diff(dim=-2).abs().transpose(-1, -2)):
-            across = steps[..., period - 1 :: period].mean()
-            within = steps[..., period // 2 - 1 :: period].mean()
+            across = steps[..., period - 1 :: period].mean((-2, -1))
+            within = steps[..., period // 2 - 1 :: period].mean((-2, -1))
             total = total + (across.add(1e-6).log() - within.add(1e-6).log()) ** 2
-    return total
+    return total.mean()
 
 
 def attention_keys(feats: Sequence[Tensor], level: int) -> Tensor:
