@@ -39,14 +39,19 @@ def test_decoder_equals_the_official_layer_by_layer_computation(layout):
     assert (fused - plain).abs().max() < 1e-5 * plain.abs().max()  # float rounding only
 
 
-def test_bilinear_last_smooths_only_the_decoders_last_upsampling():
+@pytest.mark.parametrize(
+    ("mode", "smoothed"), [("bilinear-last", [-6]), ("bilinear-last-two", [-6, -13])]
+)
+def test_bilinear_last_modes_smooth_only_the_decoders_last_upsamplings(mode, smoothed):
     torch.manual_seed(0)
     decoder = A2KNet.from_preset("lite").decoder
     for p in decoder.parameters():
         p.data.normal_(0, 0.1)
     merged, f3cs = torch.rand(1, 128, 6, 10), torch.rand(1, 64, 12, 20)
-    decoder.upsample = "bilinear-last"
-    decoder.decoder_layer_2[-6].mode = "bilinear"  # the last nn.Upsample, in the plain layers
+    decoder.upsample = mode
+    for index in smoothed:  # the last nn.Upsamples, in the plain layers
+        assert isinstance(decoder.decoder_layer_2[index], torch.nn.Upsample)
+        decoder.decoder_layer_2[index].mode = "bilinear"
     with torch.no_grad():
         plain = decoder.decoder_layer_2(torch.cat((decoder.decoder_layer_1(merged), f3cs), 1))
         fused = decoder(merged, f3cs)

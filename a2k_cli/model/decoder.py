@@ -86,11 +86,13 @@ UPSAMPLE_CONV = {"nearest": upsample_conv, "bilinear": bilinear_upsample_conv}
 
 # The decoder's upsampling modes: how each of its three 2x upsamplings interpolates. The
 # 2-px lattice comes from the last one alone, so "bilinear-last" smooths only that one
-# and keeps the coarser stages' nearest-neighbour copies, which carry texture.
+# and keeps the coarser stages' nearest-neighbour copies, which carry texture; the middle
+# one's copies leave a 4-px pattern, which "bilinear-last-two" smooths as well.
 UPSAMPLE_MODES = {
     "nearest": ("nearest",) * 3,
     "bilinear": ("bilinear",) * 3,
     "bilinear-last": ("nearest", "nearest", "bilinear"),
+    "bilinear-last-two": ("nearest", "bilinear", "bilinear"),
 }
 MERGE_MODES = ("nearest", "bilinear")  # the transform's upsampling of relu5_1's result
 

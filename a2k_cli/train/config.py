@@ -141,12 +141,14 @@ class TrainConfig:
     )
     upsample: str | None = setting(
         None,
-        "The decoder's 2x upsamplings: nearest (the paper's), bilinear, or bilinear-last "
-        "(only the last one bilinear); both bilinear modes leave no 2-px lattice.",
+        "The decoder's 2x upsamplings: nearest (the paper's), bilinear, bilinear-last (only "
+        "the last one bilinear: no 2-px lattice) or bilinear-last-two (no 4-px pattern either).",
         show_default="the --init model's, else nearest",
         rule=(
-            lambda mode: mode in (None, "nearest", "bilinear", "bilinear-last"),
-            "nearest, bilinear or bilinear-last",
+            lambda mode: (
+                mode in (None, "nearest", "bilinear", "bilinear-last", "bilinear-last-two")
+            ),
+            "nearest, bilinear, bilinear-last or bilinear-last-two",
         ),
     )
     merge: str | None = setting(
