@@ -559,10 +559,14 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
         ("--lattice-periods", "x"),
         ("--crop", "96"),
         ("--merge", "cubic"),
+        ("--block-grids", "3"),
+        ("--attn-target-grids", "3"),
     ):
         result = CliRunner().invoke(app, [*args, option, value])
         assert result.exit_code == 2 and f"{option} must be" in result.output, result.output
-    with pytest.raises(SettingsError, match="--upsample must be nearest, bilinear or "):
+    with pytest.raises(
+        SettingsError, match="--upsample must be nearest, bilinear, bilinear-last or "
+    ):
         TrainConfig(data=str(contents), styles=str(styles), out="x", upsample="cubic")
     with pytest.raises(SettingsError, match="--lattice-periods must be smaller than --crop 128"):
         TrainConfig(data=str(contents), styles=str(styles), crop=128, lattice_periods=[2, 128])
