@@ -572,6 +572,16 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
         TrainConfig(data=str(contents), styles=str(styles), crop=128, lattice_periods=[2, 128])
 
 
+def test_the_settings_offer_exactly_the_networks_choices():
+    from a2k_cli.model.attention import GRID_CHOICES
+    from a2k_cli.model.decoder import MERGE_MODES, UPSAMPLE_MODES
+    from a2k_cli.train.config import BLOCK_GRIDS, MERGES, UPSAMPLES
+
+    assert BLOCK_GRIDS == GRID_CHOICES
+    assert tuple(UPSAMPLE_MODES) == UPSAMPLES
+    assert MERGES == MERGE_MODES
+
+
 def test_resume_refuses_to_change_the_recipe_in_both_commands(tmp_path, folders, teacher_file):
     from typer.testing import CliRunner
 

@@ -61,6 +61,22 @@ def setting(
     return field(default=default, metadata=meta)
 
 
+# The network's choices (`GRID_CHOICES`, `UPSAMPLE_MODES`, `MERGE_MODES`), spelled out so
+# that `a2k train --help` needs no torch; a test keeps them equal to the model's.
+BLOCK_GRIDS = (1, 2, 4)
+UPSAMPLES = ("nearest", "bilinear", "bilinear-last", "bilinear-last-two")
+MERGES = ("nearest", "bilinear")
+
+
+def one_of(choices: tuple[Any, ...], optional: bool = False) -> tuple[Callable[[Any], bool], str]:
+    """A `setting` rule: one of `choices`, or None (the --init model's) when `optional`."""
+    names = [str(choice) for choice in choices]
+    return (
+        lambda value: (optional and value is None) or value in choices,
+        f"{', '.join(names[:-1])} or {names[-1]}",
+    )
+
+
 def int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
@@ -108,7 +124,7 @@ class TrainConfig:
         1,
         "Block grids of the parameter-free A2K that makes the attention loss's targets: 1 "
         "(the paper's), 2 half a block apart (seams halved) or 4 blended (no seams).",
-        rule=(lambda grids: grids in (1, 2, 4), "1, 2 or 4"),
+        rule=one_of(BLOCK_GRIDS),
     )
     lambda_content: float = setting(0.0, "Weight of the content loss (off by default).")
     lambda_tv: float = setting(
@@ -144,26 +160,21 @@ class TrainConfig:
         "The decoder's 2x upsamplings: nearest (the paper's), bilinear, bilinear-last (only "
         "the last one bilinear: no 2-px lattice) or bilinear-last-two (no 4-px pattern either).",
         show_default="the --init model's, else nearest",
-        rule=(
-            lambda mode: (
-                mode in (None, "nearest", "bilinear", "bilinear-last", "bilinear-last-two")
-            ),
-            "nearest, bilinear, bilinear-last or bilinear-last-two",
-        ),
+        rule=one_of(UPSAMPLES, optional=True),
     )
     merge: str | None = setting(
         None,
         "How relu5_1's result is upsampled onto relu4_1's: nearest (the paper's) or "
         "bilinear (no 16-px blocks).",
         show_default="the --init model's, else nearest",
-        rule=(lambda mode: mode in (None, "nearest", "bilinear"), "nearest or bilinear"),
+        rule=one_of(MERGES, optional=True),
     )
     block_grids: int | None = setting(
         None,
         "Progressive attention over 1 block grid (the paper's), 2 half a block apart "
         "(seams halved) or 4 blended (no seams between blocks).",
         show_default="the --init model's, else 1",
-        rule=(lambda grids: grids is None or grids in (1, 2, 4), "1, 2 or 4"),
+        rule=one_of(BLOCK_GRIDS, optional=True),
     )
     global_levels: int = setting(
         4, "Global style loss over relu1_1 … reluN_1 (the paper's N: 4).", min=1, max=5
