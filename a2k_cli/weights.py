@@ -19,7 +19,7 @@ from torch import Tensor
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.errors import A2KError, first_line
-from a2k_cli.model import A2KNet, Preset
+from a2k_cli.model import A2KNet, Preset, grids_per_level
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.paths import bundled_weights_dir, user_weights_dir
 
@@ -39,13 +39,17 @@ def save(net: A2KNet, path: str | Path, **meta: Any) -> Path:
     """Write `net` atomically; extra metadata values are stored as JSON strings."""
     path = Path(path)
     preset = net.preset
-    as_paper = (preset.block_grids, preset.upsample, preset.merge) == (1, "nearest", "nearest")
+    as_paper = (preset.block_grids, preset.upsample, preset.merge) == (
+        (1, 1, 1),
+        "nearest",
+        "nearest",
+    )
     header = {
         "format_version": "1" if as_paper else "2",
         "widths": json.dumps(list(net.preset.widths)),
         "blocks": json.dumps(list(net.preset.blocks)),
         "upsample": net.preset.upsample,
-        "block_grids": str(net.preset.block_grids),
+        "block_grids": json.dumps(list(net.preset.block_grids)),
         "merge": net.preset.merge,
     }
     header |= {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
@@ -124,7 +128,7 @@ def load(path_or_name: str | Path = DEFAULT_MODEL) -> A2KNet:
             tuple(json.loads(meta["widths"])),
             tuple(json.loads(meta["blocks"])),
             meta.get("upsample", "nearest"),  # files from before the option: the paper's
-            int(meta.get("block_grids", "1")),
+            grids_per_level(json.loads(meta.get("block_grids", "1")), 3),
             meta.get("merge", "nearest"),
         )
         if not all(isinstance(v, int) and v > 0 for v in preset.widths + preset.blocks):

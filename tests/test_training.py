@@ -277,7 +277,7 @@ def test_a_run_resumes_as_it_was_built_when_its_init_file_is_replaced_or_gone(
     cfg = tiny_config(folders, tmp_path / "run", init=str(init), steps=2)  # the file's upsample
     first = Trainer(cfg)
     first.run()
-    other = A2KNet(replace(first.model.preset, upsample="bilinear", block_grids=2))
+    other = A2KNet(replace(first.model.preset, upsample="bilinear", block_grids=(2, 2, 2)))
     save(other, init, preset="lite")  # another model under the same name
     resumed = Trainer(replace(cfg, steps=3), resume=True)
     assert resumed.model.preset == first.model.preset
@@ -434,7 +434,7 @@ def test_only_the_main_process_of_a_resumed_job_records_its_new_length(
     assert stored() == 3
 
 
-def test_new_loss_terms_bilinear_upsampling_and_two_grids_train_and_export(
+def test_new_loss_terms_bilinear_upsampling_and_per_level_grids_train_and_export(
     folders, tmp_path, encoder_file
 ):
     cfg = tiny_config(
@@ -442,7 +442,8 @@ def test_new_loss_terms_bilinear_upsampling_and_two_grids_train_and_export(
         tmp_path / "run",
         init=encoder_file,
         upsample="bilinear",
-        block_grids=2,
+        block_grids=[4, 2, 2],
+        attn_target_grids=[4, 4, 2, 2],
         lambda_distribution=100.0,
         lambda_identity_pixel=50.0,
         lambda_identity_feature=1.0,
@@ -459,7 +460,8 @@ def test_new_loss_terms_bilinear_upsampling_and_two_grids_train_and_export(
     assert all(r["skipped_images"] == 0 for r in records)
     net = load(tmp_path / "run" / "model.safetensors")
     assert net.decoder.upsample == "bilinear" and load(encoder_file).decoder.upsample == "nearest"
-    assert net.preset.block_grids == 2 and load(encoder_file).preset.block_grids == 1
+    assert net.preset.block_grids == (4, 2, 2)
+    assert load(encoder_file).preset.block_grids == (1, 1, 1)
 
 
 def test_sorted_distribution_loss_is_zero_for_a_permutation_and_grows_with_a_shift():
@@ -560,7 +562,9 @@ def test_a_setting_its_rule_refuses_is_a_usage_error_and_never_a_config(folders)
         ("--crop", "96"),
         ("--merge", "cubic"),
         ("--block-grids", "3"),
+        ("--block-grids", "2,2"),
         ("--attn-target-grids", "3"),
+        ("--attn-target-grids", "4,4,2"),
     ):
         result = CliRunner().invoke(app, [*args, option, value])
         assert result.exit_code == 2 and f"{option} must be" in result.output, result.output

@@ -34,9 +34,9 @@ def test_round_trip_keeps_every_tensor_and_metadata(tmp_path):
     assert json.loads(meta["widths"]) == [16, 32, 64, 128, 128]
     assert not list(tmp_path.glob(".*"))  # no temporary left behind
     # computed otherwise than the paper's: version 2, which early readers refuse
-    two_grids = A2KNet(replace(net.preset, block_grids=2))
+    two_grids = A2KNet(replace(net.preset, block_grids=(2, 2, 2)))
     assert read_metadata(save(two_grids, tmp_path / "g.safetensors"))["format_version"] == "2"
-    assert load(tmp_path / "g.safetensors").preset.block_grids == 2
+    assert load(tmp_path / "g.safetensors").preset.block_grids == (2, 2, 2)
     smooth_merge = A2KNet(replace(net.preset, merge="bilinear"))
     assert read_metadata(save(smooth_merge, tmp_path / "b.safetensors"))["format_version"] == "2"
     assert load(tmp_path / "b.safetensors").transform.merge_mode == "bilinear"

@@ -1,6 +1,6 @@
 """Pure network modules: no file or device handling lives here."""
 
-from a2k_cli.model.attention import A2K, StyleKeys, mvn
+from a2k_cli.model.attention import A2K, StyleKeys, grids_per_level, mvn
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.model.network import MULTIPLE, PRESETS, A2KNet, Preset, StyleState
 
@@ -13,5 +13,6 @@ __all__ = [
     "Preset",
     "StyleKeys",
     "StyleState",
+    "grids_per_level",
     "mvn",
 ]

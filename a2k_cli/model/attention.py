@@ -8,6 +8,7 @@ Nc x Ns matrix is ever built.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -15,10 +16,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 DEFAULT_BUDGET_BYTES = 256 * 2**20
-# PA's block grids: the paper's one; two, half a block apart, averaged (seams halved); or
-# four, shifted by half a block across, down and both, each faded out at its own seams
+# PA's block grids: the paper's one, or n copies shifted diagonally by block/n and averaged:
+# each seam is 1/n as high and seams fall every block/n positions, a finer, fainter pattern
 GRID_CHOICES = (1, 2, 4)
 FUSED_WIDTH = 16  # head widths the fused attention kernel is fastest at (multiples of)
+
+
+def grids_per_level(grids: int | Sequence[int], levels: int) -> tuple[int, ...]:
+    """Block grids for each of `levels` attention levels, from one count for all (as files
+    from before per-level grids store it) or one per level."""
+    grids = [grids] if isinstance(grids, int) else list(grids)
+    grids = grids * levels if len(grids) == 1 else grids
+    if len(grids) != levels or not all(isinstance(g, int) for g in grids):
+        raise ValueError(f"block grids must be 1 or {levels} integers, got {grids}")
+    return tuple(grids)
 
 
 def mvn(x: Tensor, eps: float = 1e-5) -> Tensor:
@@ -118,20 +129,8 @@ def a2k_attend(
         out = attention(queries[:, :, start : start + rows], style.agg_keys, style.agg_values)
         da[:, start : start + rows] = out.transpose(1, 2)
     da = da.view(b, height, width, heads * dv).permute(0, 3, 1, 2)
-    if grids == 1:
-        return da, progressive_attention(q2, style, block, step)
-    half = block // 2
-    if grids == 2:
-        return da, 0.5 * (
-            pa_on_shifted_grid(q2, style, block, step, 0, 0)
-            + pa_on_shifted_grid(q2, style, block, step, half, half)
-        )
-    pa = 0
-    for dy in (0, half):
-        for dx in (0, half):
-            window = seam_window(height, block, dy, q2)[:, None] * seam_window(width, block, dx, q2)
-            pa = pa + window * pa_on_shifted_grid(q2, style, block, step, dy, dx)
-    return da, pa
+    shifts = range(0, block, block // grids)
+    return da, sum(pa_on_shifted_grid(q2, style, block, step, k, k) for k in shifts) / grids
 
 
 def pa_on_shifted_grid(
@@ -143,15 +142,6 @@ def pa_on_shifted_grid(
     height, width = q2.shape[-2:]
     padded = F.pad(q2, (dx, -dx % block, dy, -dy % block), mode="reflect")
     return progressive_attention(padded, style, block, step)[..., dy : dy + height, dx : dx + width]
-
-
-def seam_window(size: int, block: int, shift: int, like: Tensor) -> Tensor:
-    """Weights along one axis for the grid shifted by `shift`: 1/block beside its seams,
-    rising to 1 - 1/block at its block middles. The two shifts, half a block apart, sum
-    to 1 everywhere, so no grid's seam shows as a step."""
-    half = block / 2
-    position = (torch.arange(size) + shift) % block + 0.5
-    return (1 - (position - half).abs() / half).to(like)
 
 
 def progressive_attention(q2: Tensor, style: StyleKeys, block: int, step: int) -> Tensor:
@@ -226,8 +216,10 @@ class A2K(nn.Module):
         super().__init__()
         if channels % heads:
             raise ValueError(f"channels ({channels}) must be divisible by heads ({heads})")
-        if grids not in GRID_CHOICES or (grids > 1 and block_size < 2):
-            raise ValueError(f"grids must be 1, or 2 or 4 with blocks of 2 or more, got {grids}")
+        if grids not in GRID_CHOICES or block_size % grids:
+            raise ValueError(
+                f"grids must be one of {GRID_CHOICES} and divide the block size, got {grids}"
+            )
         self.block_size, self.heads, self.grids = block_size, heads, grids
         self.budget_bytes = DEFAULT_BUDGET_BYTES
         for name in ("q", "k", "v", "q2", "k2", "v2", "fusion1", "fusion2"):

@@ -134,15 +134,15 @@ class Transform(nn.Module):
         c5: int,
         block4: int = 8,
         block5: int = 4,
-        grids: int = 1,
+        grids: tuple[int, int] = (1, 1),
         merge: str = "nearest",
     ) -> None:
         super().__init__()
         if merge not in MERGE_MODES:
             raise ValueError(f"merge must be one of {', '.join(MERGE_MODES)}, not {merge!r}")
         self.merge_mode = merge
-        self.attn_adain_4_1 = A2K(c4, block4, grids=grids)
-        self.attn_adain_5_1 = A2K(c5, block5, grids=grids)
+        self.attn_adain_4_1 = A2K(c4, block4, grids=grids[0])
+        self.attn_adain_5_1 = A2K(c5, block5, grids=grids[1])
         self.merge_conv_pad = nn.ReflectionPad2d(1)
         self.merge_conv = nn.Conv2d(c4, c4, 3)
 

@@ -21,7 +21,8 @@ class Preset:
     widths: tuple[int, int, int, int, int]
     blocks: tuple[int, int, int] = (8, 8, 4)  # A2K block sizes at relu3_1, relu4_1, relu5_1
     upsample: str = "nearest"  # the decoder's interpolation (`Decoder`): the paper's default
-    block_grids: int = 1  # PA over one block grid (the paper's) or two, half a block apart
+    # PA's block grids at relu3_1, relu4_1, relu5_1 (`GRID_CHOICES`; 1: the paper's)
+    block_grids: tuple[int, int, int] = (1, 1, 1)
     merge: str = "nearest"  # how relu5_1's result is upsampled onto relu4_1's (`Transform`)
 
 
@@ -47,9 +48,10 @@ class A2KNet(nn.Module):
         self.preset = preset
         c1, c2, c3, c4, c5 = preset.widths
         b3, b4, b5 = preset.blocks
+        g3, g4, g5 = preset.block_grids
         self.encoder = Encoder(preset.widths)
-        self.a2k = A2K(c3, b3, grids=preset.block_grids)
-        self.transform = Transform(c4, c5, b4, b5, preset.block_grids, preset.merge)
+        self.a2k = A2K(c3, b3, grids=g3)
+        self.transform = Transform(c4, c5, b4, b5, (g4, g5), preset.merge)
         self.decoder = Decoder(preset.widths, preset.upsample)
         self.encoder.requires_grad_(False)
         init_trainable(self)

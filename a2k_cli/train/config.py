@@ -81,6 +81,19 @@ def int_list(text: str) -> list[int]:
     return [int(part) for part in text.split(",")]
 
 
+def grid_counts(levels: int, optional: bool = False) -> tuple[Callable[[Any], bool], str]:
+    """A `setting` rule: block grids for all `levels` at once or one count per level."""
+
+    def test(grids: list[int] | int | None) -> bool:
+        if grids is None:
+            return optional
+        grids = [grids] if isinstance(grids, int) else grids
+        return len(grids) in (1, levels) and all(g in BLOCK_GRIDS for g in grids)
+
+    choices = ", ".join(map(str, BLOCK_GRIDS))
+    return test, f"one or {levels} of {choices}, comma-separated"
+
+
 def even_periods(periods: list[int]) -> bool:
     return bool(periods) and all(p >= 2 and p % 2 == 0 for p in periods)
 
@@ -120,11 +133,13 @@ class TrainConfig:
     load: int = setting(512, "Shorter side before cropping.", flags=("--load-size",))
     lambda_global: float = setting(10.0, "Weight of the global (mean/std) style loss.")
     lambda_attn: float = setting(1.25, "Weight of the attention-weighted style loss.")
-    attn_target_grids: int = setting(
-        1,
-        "Block grids of the parameter-free A2K that makes the attention loss's targets: 1 "
-        "(the paper's), 2 half a block apart (seams halved) or 4 blended (no seams).",
-        rule=one_of(BLOCK_GRIDS),
+    attn_target_grids: list[int] = setting(
+        help="Block grids of the parameter-free A2K that makes the attention loss's targets, "
+        "at relu2_1 … relu5_1 (one number for all): 1 (the paper's), or 2 or 4 shifted "
+        "diagonally by block/n and averaged.",
+        factory=lambda: [1],
+        parse=(int_list, "1"),
+        rule=grid_counts(4),
     )
     lambda_content: float = setting(0.0, "Weight of the content loss (off by default).")
     lambda_tv: float = setting(
@@ -169,12 +184,13 @@ class TrainConfig:
         show_default="the --init model's, else nearest",
         rule=one_of(MERGES, optional=True),
     )
-    block_grids: int | None = setting(
+    block_grids: list[int] | None = setting(
         None,
-        "Progressive attention over 1 block grid (the paper's), 2 half a block apart "
-        "(seams halved) or 4 blended (no seams between blocks).",
+        "Progressive attention's block grids at relu3_1, relu4_1, relu5_1 (one number for "
+        "all): 1 (the paper's), or 2 or 4 grids shifted diagonally by block/n and averaged.",
         show_default="the --init model's, else 1",
-        rule=one_of(BLOCK_GRIDS, optional=True),
+        parse=(lambda text: int_list(text) if text else None, ""),
+        rule=grid_counts(3, optional=True),
     )
     global_levels: int = setting(
         4, "Global style loss over relu1_1 … reluN_1 (the paper's N: 4).", min=1, max=5

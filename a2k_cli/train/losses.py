@@ -11,7 +11,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from a2k_cli.measures import rgb_to_lab
-from a2k_cli.model.attention import DEFAULT_BUDGET_BYTES, a2k_attend, aggregate_style, mvn
+from a2k_cli.model.attention import (
+    DEFAULT_BUDGET_BYTES,
+    a2k_attend,
+    aggregate_style,
+    grids_per_level,
+    mvn,
+)
 
 LOSS_BLOCKS = (16, 8, 8, 4)  # parameter-free A2K block sizes at relu2_1 .. relu5_1
 LOSS_HEADS = 8
@@ -121,19 +127,20 @@ def attention_style_targets(
     content_feats: Sequence[Tensor],
     style_feats: Sequence[Tensor],
     budget_bytes: int = DEFAULT_BUDGET_BYTES,
-    grids: int = 1,
+    grids: int | Sequence[int] = 1,
 ) -> list[Tensor]:
     """T_2..T_5: what a parameter-free A2K makes of the content at each level (no grad).
 
     With one block grid (the paper's) the targets step at every block boundary where
-    neighbouring blocks matched different style blocks; `grids=2` halves those steps.
+    neighbouring blocks matched different style blocks; n grids (one count for all levels
+    or one per level) leave steps 1/n as high, every block/n positions.
     """
     targets = []
-    for level, block in zip(range(1, 5), LOSS_BLOCKS):
+    for level, block, level_grids in zip(range(1, 5), LOSS_BLOCKS, grids_per_level(grids, 4)):
         q, k = attention_keys(content_feats, level), attention_keys(style_feats, level)
         v = style_feats[level]
         keys = aggregate_style(k, v, k, v, block, LOSS_HEADS)
-        da, pa = a2k_attend(q, q, keys, block, budget_bytes, grids)
+        da, pa = a2k_attend(q, q, keys, block, budget_bytes, level_grids)
         targets.append(da + pa + content_feats[level])
     return targets
 

@@ -51,7 +51,7 @@ class StyleTransferObjective(nn.Module):
         lambda_lattice: float = 0.0,
         lambda_colour: float = 0.0,
         lattice_periods: Sequence[int] = (2,),
-        attn_target_grids: int = 1,
+        attn_target_grids: int | Sequence[int] = 1,
         lambda_gradient: float = 0.0,
     ):
         super().__init__()

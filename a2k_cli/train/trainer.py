@@ -23,7 +23,7 @@ from torch.utils.data import Dataset, DistributedSampler
 
 from a2k_cli.device import pick_dtype
 from a2k_cli.errors import first_line
-from a2k_cli.model import A2KNet, Preset
+from a2k_cli.model import A2KNet, Preset, grids_per_level
 from a2k_cli.train.config import TrainConfig
 from a2k_cli.train.data import centre_crops, random_crop, scan_images, split
 from a2k_cli.train.objective import StyleTransferObjective
@@ -79,7 +79,9 @@ def build_network(cfg: TrainConfig) -> A2KNet:
     wanted = replace(
         net.preset,
         upsample=cfg.upsample or net.preset.upsample,
-        block_grids=cfg.block_grids or net.preset.block_grids,
+        block_grids=grids_per_level(cfg.block_grids, 3)
+        if cfg.block_grids
+        else net.preset.block_grids,
         merge=cfg.merge or net.preset.merge,
     )
     if wanted != net.preset:  # the same weights, computed another way
