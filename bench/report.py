@@ -28,6 +28,7 @@ STUDIES = (  # made on demand by bench/studies/NAME.py
     ("network_floor", "Where a2k's network time goes: 384 and 1024 px, against this CPU's limit"),
     ("flicker", "Video flicker with and without stabilisation"),
     ("attention_scaling", "Why all-to-key: A2K against all-to-all attention (relu3_1, lite)"),
+    ("grid_anchor", "The 16-px block ratio: a2k's own grid against the photo's"),
 )
 
 
