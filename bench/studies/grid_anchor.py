@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--model", help="a2k model name or file [default: bundled lite]")
     parser.add_argument("--grids", nargs="+", default=["2,2,2", "4,2,2"], help="N3,N4,N5 each")
     parser.add_argument("--contents", type=int, default=16)
-    parser.add_argument("--styles", type=int, default=6)
+    parser.add_argument("--styles", type=int, default=16)
     parser.add_argument("--precision", default="auto")
     args = parser.parse_args()
     require_shared()
