@@ -52,13 +52,14 @@ def summary(values: list[float]) -> dict:
 
 def measure(stylizer, grids: tuple[int, int, int], photos: list[Path], styles: list[Path]) -> dict:
     from a2k_cli.imaging import resize_longer_side
+    from a2k_cli.model.attention import GRID_CHOICES
 
     net = stylizer.net
     for module, count in zip(
         (net.a2k, net.transform.attn_adain_4_1, net.transform.attn_adain_5_1), grids
     ):
-        if module.block_size % count:
-            raise SystemExit(f"{count} grids do not divide a block of {module.block_size}")
+        if count not in GRID_CHOICES or module.block_size % count:  # as A2K's own check
+            raise SystemExit(f"block grids must be one of {GRID_CHOICES} and divide the block")
         module.grids = count
     plain, averaged, own = [], [], []
     for style_path in styles:
