@@ -170,6 +170,9 @@ class TrainConfig:
     lambda_gradient: float = setting(
         0.0, "Weight of the match of the output's lightness steps (1, 2, 4 px) to the style's."
     )
+    lambda_stability: float = setting(
+        0.0, "Weight of the output's change when faint noise is added to the content."
+    )
     upsample: str | None = setting(
         None,
         "The decoder's 2x upsamplings: nearest (the paper's), bilinear, bilinear-last (only "

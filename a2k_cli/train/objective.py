@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from a2k_cli.measures import content_loss, global_style_loss
-from a2k_cli.model import A2KNet
+from a2k_cli.model import A2KNet, StyleState
 from a2k_cli.model.encoder import Encoder
 from a2k_cli.train.losses import (
     attention_style_loss,
@@ -22,6 +22,10 @@ from a2k_cli.train.losses import (
 )
 
 DISTRIBUTION_LEVELS = 2  # relu1_1, relu2_1: colours and the finest strokes
+
+# spread of the noise the stability term adds to contents (0-1 scale): about a photo's own
+# sensor and JPEG noise, which the decoder otherwise paints up into a maze on flat areas
+STABILITY_NOISE = 0.02
 
 
 class StyleTransferObjective(nn.Module):
@@ -53,6 +57,7 @@ class StyleTransferObjective(nn.Module):
         lattice_periods: Sequence[int] = (2,),
         attn_target_grids: int | Sequence[int] = 1,
         lambda_gradient: float = 0.0,
+        lambda_stability: float = 0.0,
     ):
         super().__init__()
         self.attn_target_grids = attn_target_grids
@@ -71,6 +76,7 @@ class StyleTransferObjective(nn.Module):
             "lattice": lambda_lattice,
             "colour": lambda_colour,
             "gradient": lambda_gradient,
+            "stability": lambda_stability,
             "recon": 0.0,  # the trainer's warm-up sets it per step
         }
 
@@ -103,6 +109,8 @@ class StyleTransferObjective(nn.Module):
             terms["gradient"] = gradient_distribution_loss(output, style)
         if self.weights["lattice"]:
             terms["lattice"] = lattice_penalty(output, self.lattice_periods)
+        if self.weights["stability"]:
+            terms["stability"] = self.stability_term(content, state, output)
         if self.weights["identity_pixel"] or self.weights["identity_feature"]:
             terms |= self.identity_terms(content, style, c_feats, s_feats, c_ref, s_ref)
         if self.weights["recon"]:
@@ -111,6 +119,15 @@ class StyleTransferObjective(nn.Module):
             terms["recon"] = sum(F.mse_loss(o, c) for o, c in zip(o_feats[:3], c_ref[:3]))
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, terms, output
+
+    def stability_term(self, content: Tensor, state: StyleState, output: Tensor) -> Tensor:
+        """Gupta et al.'s stability loss: faint noise on the content must not change the
+        output. It penalises painting strokes from a photo's noise (the maze on flat areas)."""
+        net = self.net
+        noisy = content + STABILITY_NOISE * torch.randn_like(content)
+        with torch.no_grad():
+            feats = net.encode(noisy)
+        return F.mse_loss(net.decode(*net.stylize_features(feats, [(state, 1.0)])), output)
 
     def identity_terms(self, content, style, c_feats, s_feats, c_ref, s_ref) -> dict[str, Tensor]:
         """SANet's identity losses: a content restyled with itself (and a style with itself)

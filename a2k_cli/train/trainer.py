@@ -219,6 +219,7 @@ class Trainer(TrainingRun):
             cfg.lattice_periods,
             cfg.attn_target_grids,
             cfg.lambda_gradient,
+            cfg.lambda_stability,
         )
         return net, objective
 
