@@ -172,6 +172,30 @@ def test_total_variation_is_zero_on_flat_images_and_counts_in_the_objective(tiny
     assert total.item() == pytest.approx(plain.item() + 500 * terms["tv"].item(), rel=1e-5)
 
 
+def test_stability_term_is_the_outputs_change_under_content_noise(tiny_weights, monkeypatch):
+    from a2k_cli.train import objective
+
+    net = load(tiny_weights)
+    content, style = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    judged = StyleTransferObjective(net, 10.0, 1.25, 0.0, lambda_stability=1e4)
+    monkeypatch.setattr(objective, "STABILITY_NOISE", 0.0)
+    assert judged(content, style)[1]["stability"].item() == pytest.approx(0.0, abs=1e-12)
+    monkeypatch.setattr(objective, "STABILITY_NOISE", 0.02)
+    torch.manual_seed(0)
+    total, terms, output = judged(content, style)
+    torch.manual_seed(0)
+    noisy = content + 0.02 * torch.randn_like(content)
+    state = net.prepare_style(net.encode(style))
+    expected = F.mse_loss(
+        net.decode(*net.stylize_features(net.encode(noisy), [(state, 1.0)])), output
+    )
+    assert terms["stability"].item() == pytest.approx(expected.item(), rel=1e-4)
+    assert terms["stability"].item() > 0
+    net.zero_grad()
+    terms["stability"].backward()  # it trains the decoder, not only the attention
+    assert net.decoder.decoder_layer_1[1].weight.grad.abs().sum() > 0
+
+
 def signal_at(step: int, signum: int):
     """An on_step callback that sends this process `signum` once `step` is done, as Ctrl-C
     (SIGINT) or `kill` (SIGTERM) would."""
@@ -450,13 +474,14 @@ def test_new_loss_terms_bilinear_upsampling_and_per_level_grids_train_and_export
         lambda_lattice=10.0,
         lattice_periods=[2, 32],
         lambda_colour=50.0,
+        lambda_stability=1e4,
     )
     Trainer(cfg).run()
     records = [
         json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     ]
     terms = ("distribution", "identity_pixel", "identity_feature", "lattice", "colour")
-    assert all(r[t] >= 0 for r in records for t in terms)
+    assert all(r[t] >= 0 for r in records for t in (*terms, "stability"))
     assert all(r["skipped_images"] == 0 for r in records)
     net = load(tmp_path / "run" / "model.safetensors")
     assert net.decoder.upsample == "bilinear" and load(encoder_file).decoder.upsample == "nearest"
