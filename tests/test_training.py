@@ -196,6 +196,40 @@ def test_stability_term_is_the_outputs_change_under_content_noise(tiny_weights, 
     assert net.decoder.decoder_layer_1[1].weight.grad.abs().sum() > 0
 
 
+def test_flat_areas_weigh_flat_fields_not_edges_or_texture():
+    from a2k_cli.train.losses import flat_areas
+
+    image = torch.full((1, 3, 64, 64), 0.5)
+    image[..., :, 32:] = 0.9  # one vertical edge
+    image[..., 48:, :16] += 0.1 * torch.sin(torch.arange(16) * torch.pi / 4)  # stripes, 8 px
+    image = image + 0.002 * torch.randn_like(image)  # a photo's faint noise stays flat
+    weight = flat_areas(image, 0.01)[0, 0]
+    assert weight.shape == (64, 64)
+    assert weight[:32, :24].min() > 0.9  # the flat field on the left
+    assert weight[:, 30:34].max() < 1e-6  # along the edge
+    assert weight[52:60, 4:12].max() < 0.05  # inside the stripes
+
+
+def test_flat_stability_counts_the_change_on_flat_areas_only(tiny_weights, monkeypatch):
+    from a2k_cli.train import objective
+
+    net = load(tiny_weights)
+    content, style = torch.full((1, 3, 64, 64), 0.4), torch.rand(1, 3, 64, 64)
+    content[..., 24:40, 24:40] = torch.rand(3, 16, 16)  # a textured square on a flat field
+    plain = StyleTransferObjective(net, 10.0, 1.25, 0.0, lambda_stability=1e4)
+    flat = StyleTransferObjective(net, 10.0, 1.25, 0.0, lambda_stability=1e4, stability_flat=0.01)
+    torch.manual_seed(0)
+    _, terms, output = flat(content, style)
+    torch.manual_seed(0)
+    noisy = content + objective.STABILITY_NOISE * torch.randn_like(content)
+    state = net.prepare_style(net.encode(style))
+    change = net.decode(*net.stylize_features(net.encode(noisy), [(state, 1.0)])) - output
+    weight = objective.flat_areas(content, 0.01)
+    assert terms["stability"].item() == pytest.approx((weight * change**2).mean().item(), rel=1e-4)
+    torch.manual_seed(0)
+    assert 0 < terms["stability"].item() < plain(content, style)[1]["stability"].item()
+
+
 def signal_at(step: int, signum: int):
     """An on_step callback that sends this process `signum` once `step` is done, as Ctrl-C
     (SIGINT) or `kill` (SIGTERM) would."""

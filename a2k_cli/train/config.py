@@ -173,6 +173,13 @@ class TrainConfig:
     lambda_stability: float = setting(
         0.0, "Weight of the output's change when faint noise is added to the content."
     )
+    stability_flat: float = setting(
+        0.0,
+        "Limit the stability term to the content's flat areas: the lightness step (0-1) "
+        "over which its weight falls off (0.01: sky and walls count, texture does not); "
+        "0 = everywhere.",
+        rule=(lambda scale: scale >= 0, "0 or more"),
+    )
     upsample: str | None = setting(
         None,
         "The decoder's 2x upsamplings: nearest (the paper's), bilinear, bilinear-last (only "

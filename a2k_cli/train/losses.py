@@ -94,6 +94,24 @@ def gradient_distribution_loss(output: Tensor, style: Tensor) -> Tensor:
     return total / len(GRADIENT_SCALES)
 
 
+FLAT_BLUR = 5  # box (px) over the luma and over its steps: noise reads flat, stripes do not
+
+
+def flat_areas(images: Tensor, scale: float) -> Tensor:
+    """(B, 3, H, W) -> (B, 1, H, W) weights exp(-(activity / scale)^2), activity being the
+    local mean step of the blurred luma: about 1 on flat areas (sky, walls, backgrounds:
+    where the maze grows), about 0 near edges and in texture, where strokes follow the photo."""
+    r = FLAT_BLUR // 2
+
+    def box(x: Tensor) -> Tensor:
+        return F.avg_pool2d(F.pad(x, (r,) * 4, mode="replicate"), FLAT_BLUR, stride=1)
+
+    luma = box((images * images.new_tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1, True))
+    p = F.pad(luma, (1,) * 4, mode="replicate")
+    steps = torch.hypot(p[..., 1:-1, 2:] - p[..., 1:-1, :-2], p[..., 2:, 1:-1] - p[..., :-2, 1:-1])
+    return torch.exp(-((box(steps) / scale) ** 2))
+
+
 def lattice_penalty(image: Tensor, periods: Sequence[int] = (2,)) -> Tensor:
     """Squared log-ratio of the mean |step| across pixel boundaries j % p = p - 1 (between
     blocks) to that across j % p = p/2 - 1, rows and columns, summed over the periods p

@@ -15,6 +15,7 @@ from a2k_cli.train.losses import (
     attention_style_loss,
     attention_style_targets,
     colour_distribution_loss,
+    flat_areas,
     gradient_distribution_loss,
     lattice_penalty,
     sorted_distribution_loss,
@@ -58,6 +59,7 @@ class StyleTransferObjective(nn.Module):
         attn_target_grids: int | Sequence[int] = 1,
         lambda_gradient: float = 0.0,
         lambda_stability: float = 0.0,
+        stability_flat: float = 0.0,
     ):
         super().__init__()
         self.attn_target_grids = attn_target_grids
@@ -65,6 +67,7 @@ class StyleTransferObjective(nn.Module):
         self.loss_network = loss_network
         self.global_levels = global_levels
         self.lattice_periods = tuple(lattice_periods)
+        self.stability_flat = stability_flat
         self.weights = {
             "global": lambda_global,
             "attn": lambda_attn,
@@ -122,12 +125,15 @@ class StyleTransferObjective(nn.Module):
 
     def stability_term(self, content: Tensor, state: StyleState, output: Tensor) -> Tensor:
         """Gupta et al.'s stability loss: faint noise on the content must not change the
-        output. It penalises painting strokes from a photo's noise (the maze on flat areas)."""
+        output. It penalises painting strokes from a photo's noise (the maze on flat areas);
+        with `stability_flat` only on the content's flat areas, so textured ones keep theirs."""
         net = self.net
         noisy = content + STABILITY_NOISE * torch.randn_like(content)
         with torch.no_grad():
             feats = net.encode(noisy)
-        return F.mse_loss(net.decode(*net.stylize_features(feats, [(state, 1.0)])), output)
+            weight = flat_areas(content, self.stability_flat) if self.stability_flat else 1.0
+        change = net.decode(*net.stylize_features(feats, [(state, 1.0)])) - output
+        return (weight * change**2).mean()
 
     def identity_terms(self, content, style, c_feats, s_feats, c_ref, s_ref) -> dict[str, Tensor]:
         """SANet's identity losses: a content restyled with itself (and a style with itself)

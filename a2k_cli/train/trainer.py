@@ -220,6 +220,7 @@ class Trainer(TrainingRun):
             cfg.attn_target_grids,
             cfg.lambda_gradient,
             cfg.lambda_stability,
+            cfg.stability_flat,
         )
         return net, objective
 
